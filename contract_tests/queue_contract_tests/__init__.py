@@ -1,0 +1,1 @@
+"""The contract suite every queue_runtime provider must pass."""

@@ -1,0 +1,1 @@
+"""queue-emulator: a local Service Bus-like broker (REST API; AMQP 1.0 front later). See docs/emulator.md."""

@@ -1,0 +1,1 @@
+"""Placeholder: the plugin is built in issue 4."""

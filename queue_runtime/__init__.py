@@ -1,0 +1,52 @@
+"""queue_runtime: one async API over Azure Service Bus, AWS SQS, an emulator and an in-memory broker.
+
+See README.md and docs/ for the tour. The public surface is what ``__all__`` lists.
+"""
+
+from ._client import QueueClient, QueueClientFactory, SessionClient
+from ._config import (
+    CircuitBreakerPolicy,
+    EmulatorConfig,
+    InMemoryConfig,
+    PluginProviderConfig,
+    ProviderConfig,
+    QueueConfig,
+    RetryPolicy,
+)
+from ._identifiers import MessageId, QueueName, SessionId
+from ._messages import Message, PeekedMessage, ReceiptHandle, ReceivedMessage
+from ._queues import QueueOptions, QueueProperties, SessionSupport
+from ._resilience import CircuitBreaker, CircuitState
+from .errors import QueueError
+from .ports import Capabilities, QueueProvider, SessionProvider
+
+__all__ = [
+    "Capabilities",
+    "CircuitBreaker",
+    "CircuitBreakerPolicy",
+    "CircuitState",
+    "EmulatorConfig",
+    "InMemoryConfig",
+    "Message",
+    "MessageId",
+    "PeekedMessage",
+    "PluginProviderConfig",
+    "ProviderConfig",
+    "QueueClient",
+    "QueueClientFactory",
+    "QueueConfig",
+    "QueueError",
+    "QueueName",
+    "QueueOptions",
+    "QueueProperties",
+    "QueueProvider",
+    "ReceiptHandle",
+    "ReceivedMessage",
+    "RetryPolicy",
+    "SessionClient",
+    "SessionId",
+    "SessionProvider",
+    "SessionSupport",
+]
+
+__version__ = "0.1.0"

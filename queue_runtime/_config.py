@@ -1,0 +1,175 @@
+"""Configuration: which provider, and how the core client retries, breaks circuits and times out.
+
+Three ways to build a :class:`QueueConfig`: in code, from a URL-style string (:meth:`QueueConfig.from_url`), or
+from environment variables (:meth:`QueueConfig.from_env`). Secrets are ``SecretStr`` and never printed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Annotated, Any, Literal
+from urllib.parse import parse_qsl, urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ValidationError as PydanticValidationError
+
+from .errors import ConfigurationError
+
+__all__ = [
+    "CircuitBreakerPolicy",
+    "EmulatorConfig",
+    "InMemoryConfig",
+    "PluginProviderConfig",
+    "ProviderConfig",
+    "QueueConfig",
+    "RetryPolicy",
+]
+
+_FROZEN = ConfigDict(frozen=True, extra="forbid")
+
+
+class RetryPolicy(BaseModel):
+    """Exponential backoff with full jitter, for transient errors only.
+
+    Attempt ``n`` (1-based) waits ``uniform(0, min(max_delay, base_delay * 2**(n-1)))`` before the next try
+    (without jitter: exactly that cap). An error's ``retry_after`` wins over the computed delay.
+    """
+
+    model_config = _FROZEN
+
+    max_attempts: int = Field(default=3, ge=1, le=100)
+    base_delay: timedelta = timedelta(milliseconds=100)
+    max_delay: timedelta = timedelta(seconds=10)
+    jitter: bool = True
+
+    @model_validator(mode="after")
+    def _delays(self) -> RetryPolicy:
+        if self.base_delay < timedelta(0) or self.max_delay < self.base_delay:
+            raise ValueError("need 0 <= base_delay <= max_delay")
+        return self
+
+
+class CircuitBreakerPolicy(BaseModel):
+    """Open after ``failure_threshold`` consecutive transient failures; try again after ``recovery_time``."""
+
+    model_config = _FROZEN
+
+    enabled: bool = True
+    failure_threshold: int = Field(default=5, ge=1)
+    recovery_time: timedelta = timedelta(seconds=30)
+    half_open_max_calls: int = Field(default=1, ge=1)
+
+
+class InMemoryConfig(BaseModel):
+    """The broker engine in this process. ``clock="manual"`` gives tests ``client.clock.advance(...)``."""
+
+    model_config = _FROZEN
+
+    type: Literal["memory"] = "memory"
+    clock: Literal["system", "manual"] = "system"
+    max_message_size: int = Field(default=1024 * 1024, ge=1)
+    max_batch_size: int = Field(default=100, ge=1)
+    auto_create: bool = False
+
+
+class EmulatorConfig(BaseModel):
+    """A running ``queue-emulator``, reached over its REST API."""
+
+    model_config = _FROZEN
+
+    type: Literal["emulator"] = "emulator"
+    url: str = "http://127.0.0.1:8080"
+    max_connections: int = Field(default=100, ge=1)
+    request_timeout: timedelta = timedelta(seconds=60)
+
+
+class PluginProviderConfig(BaseModel):
+    """A provider found by name: an entry point in group ``queue_runtime.providers`` or ``package.module:factory``.
+
+    The factory is called with ``options`` as keyword arguments and returns a ``QueueProvider``.
+    """
+
+    model_config = _FROZEN
+
+    type: Literal["plugin"] = "plugin"
+    name: str
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+ProviderConfig = Annotated[InMemoryConfig | EmulatorConfig | PluginProviderConfig, Field(discriminator="type")]
+
+
+class QueueConfig(BaseModel):
+    model_config = _FROZEN
+
+    provider: ProviderConfig = Field(default_factory=InMemoryConfig)
+    retry: RetryPolicy = Field(default_factory=RetryPolicy)
+    circuit_breaker: CircuitBreakerPolicy = Field(default_factory=CircuitBreakerPolicy)
+    default_timeout: timedelta = timedelta(seconds=30)
+
+    @classmethod
+    def from_url(cls, url: str, **overrides: Any) -> QueueConfig:
+        """``memory://`` (``?clock=manual``), ``emulator://host:port``, ``plugin://package.module:factory``."""
+        parts = urlsplit(url)
+        query = dict(parse_qsl(parts.query))
+        scheme = parts.scheme.lower()
+        provider: BaseModel
+        try:
+            if scheme == "memory":
+                provider = InMemoryConfig.model_validate(query)
+            elif scheme in ("emulator", "emulator+http", "emulator+https"):
+                transport = "https" if scheme.endswith("https") else "http"
+                if not parts.netloc:
+                    raise ConfigurationError("an emulator URL needs host:port, e.g. emulator://127.0.0.1:8080")
+                provider = EmulatorConfig(url=f"{transport}://{parts.netloc}{parts.path.rstrip('/')}", **query)
+            elif scheme == "plugin":
+                provider = PluginProviderConfig(name=parts.netloc + parts.path, options=query)
+            else:
+                raise ConfigurationError(
+                    f"unknown provider URL scheme {scheme!r}; use memory://, emulator://host:port "
+                    "or plugin://package.module:factory"
+                )
+            return cls.model_validate({"provider": provider.model_dump(), **overrides})
+        except PydanticValidationError as exc:
+            raise ConfigurationError(f"invalid queue URL settings: {_summary(exc)}") from exc
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, prefix: str = "QUEUE_RUNTIME_") -> QueueConfig:
+        """Read ``{prefix}URL`` (default ``memory://``) plus optional ``RETRY_MAX_ATTEMPTS``, ``RETRY_BASE_DELAY``,
+        ``RETRY_MAX_DELAY`` (seconds), ``RETRY_JITTER``, ``CIRCUIT_FAILURE_THRESHOLD``,
+        ``CIRCUIT_RECOVERY_TIME`` (seconds), ``TIMEOUT`` (seconds)."""
+        env = os.environ if environ is None else environ
+
+        def get(name: str) -> str | None:
+            return env.get(prefix + name)
+
+        retry: dict[str, Any] = {}
+        breaker: dict[str, Any] = {}
+        overrides: dict[str, Any] = {}
+        for key, target, field in (
+            ("RETRY_MAX_ATTEMPTS", retry, "max_attempts"),
+            ("RETRY_BASE_DELAY", retry, "base_delay"),
+            ("RETRY_MAX_DELAY", retry, "max_delay"),
+            ("RETRY_JITTER", retry, "jitter"),
+            ("CIRCUIT_FAILURE_THRESHOLD", breaker, "failure_threshold"),
+            ("CIRCUIT_RECOVERY_TIME", breaker, "recovery_time"),
+            ("TIMEOUT", overrides, "default_timeout"),
+        ):
+            value = get(key)
+            if value is not None:
+                target[field] = value
+        if retry:
+            overrides["retry"] = retry
+        if breaker:
+            overrides["circuit_breaker"] = breaker
+        try:
+            return cls.from_url(get("URL") or "memory://", **overrides)
+        except PydanticValidationError as exc:
+            raise ConfigurationError(f"invalid {prefix}* settings: {_summary(exc)}") from exc
+
+
+def _summary(exc: PydanticValidationError) -> str:
+    # pydantic's own text can echo input values; name the fields and the problem only.
+    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg']}" for e in exc.errors())

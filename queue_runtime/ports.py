@@ -1,0 +1,242 @@
+"""The one seam adapters plug into: ``QueueProvider``, ``SessionProvider`` and ``Capabilities``.
+
+An adapter for another broker subclasses :class:`QueueProvider` (and :class:`SessionProvider` if it has sessions),
+declares what it can do in :class:`Capabilities`, and translates its SDK's errors into
+:mod:`queue_runtime.errors` at its own edge. Everything else (argument validation, retries, the circuit breaker,
+timeouts, logs, spans and metrics) comes from :class:`queue_runtime.QueueClient`, which wraps any provider.
+
+Rules every implementation follows (the contract suite, ``queue_contract_tests``, checks them):
+
+- Only our own models cross the seam: ``Message`` in, ``ReceivedMessage``/``PeekedMessage`` out, ``ReceiptHandle``
+  as the opaque proof of a lock. No SDK type leaks out.
+- A receive waits up to ``timeout`` and returns as soon as at least one message is there; an empty list means none.
+- Settling with a stale receipt raises :class:`~queue_runtime.errors.MessageLockLostError` and never loses the
+  message: it becomes receivable again.
+- An operation the provider cannot do raises :class:`~queue_runtime.errors.UnsupportedOperationError`; the base
+  classes below already do that for every optional operation, so an adapter implements only what it declares.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from datetime import datetime, timedelta
+from types import TracebackType
+from typing import Any, Self
+
+from ._identifiers import MessageId, QueueName, SessionId
+from ._messages import Message, PeekedMessage, ReceiptHandle, ReceivedMessage
+from ._queues import QueueOptions, QueueProperties, SessionSupport
+from .errors import UnsupportedOperationError
+
+__all__ = [
+    "Capabilities",
+    "ClockControl",
+    "FaultControl",
+    "QueueProvider",
+    "SessionProvider",
+    "SessionSupport",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What a provider can do. The core client and the contract suite read these; nothing reads provider names.
+
+    ``max_message_size`` counts body bytes plus the UTF-8 length of attribute names and values.
+    """
+
+    provider: str
+    sessions: SessionSupport = SessionSupport.NONE
+    session_accept_specific: bool = False
+    session_state: bool = False
+    max_batch_size: int = 1
+    max_message_size: int = 256 * 1024
+    dead_letter: bool = False
+    scheduling: bool = False
+    deferral: bool = False
+    peek: bool = False
+    lock_renewal: bool = False
+    duplicate_detection: bool = False
+    ttl: bool = False
+    clock_control: bool = False
+    fault_injection: bool = False
+    queue_management: bool = True
+    notes: tuple[str, ...] = ()
+
+    def supports(self, capability: str) -> bool:
+        """True if the named capability is present: a true flag, a positive number, or sessions other than none."""
+        names = {f.name for f in fields(self)}
+        if capability not in names:
+            raise ValueError(f"unknown capability {capability!r}; known: {', '.join(sorted(names))}")
+        value = getattr(self, capability)
+        if isinstance(value, SessionSupport):
+            return value is not SessionSupport.NONE
+        return bool(value)
+
+    def as_dict(self) -> dict[str, Any]:
+        result = {f.name: getattr(self, f.name) for f in fields(self)}
+        result["sessions"] = self.sessions.value
+        result["notes"] = list(self.notes)
+        return result
+
+
+class ClockControl:
+    """Virtual time, where a provider has it (the in-memory provider and the emulator in manual-clock mode)."""
+
+    async def now(self) -> datetime:
+        raise NotImplementedError
+
+    async def advance(self, delta: timedelta) -> datetime:
+        """Move time forward; locks, scheduled messages and TTLs follow. Returns the new time."""
+        raise NotImplementedError
+
+
+class FaultControl:
+    """Make a provider fail on purpose (the emulator's fault injection)."""
+
+    async def inject(
+        self,
+        operation: str,
+        *,
+        error: str = "service_unavailable",
+        count: int = 1,
+        latency: timedelta | None = None,
+    ) -> None:
+        """The next ``count`` calls of ``operation`` fail with the error whose code is ``error``
+        (or, with ``error="none"``, only wait ``latency``)."""
+        raise NotImplementedError
+
+    async def clear(self) -> None:
+        raise NotImplementedError
+
+
+def _unsupported(capabilities: Capabilities, what: str) -> UnsupportedOperationError:
+    return UnsupportedOperationError(
+        f"provider '{capabilities.provider}' does not support {what}",
+        details={"provider": capabilities.provider, "operation": what},
+    )
+
+
+class SessionProvider:
+    """A held session lock on one queue: receive in order, settle, renew, keep state, close."""
+
+    capabilities: Capabilities
+    queue: QueueName
+
+    @property
+    def session_id(self) -> SessionId:
+        raise NotImplementedError
+
+    @property
+    def locked_until(self) -> datetime | None:
+        raise NotImplementedError
+
+    async def receive_messages(self, max_messages: int, timeout: timedelta) -> list[ReceivedMessage]:
+        raise NotImplementedError
+
+    async def complete(self, receipt: ReceiptHandle) -> None:
+        raise NotImplementedError
+
+    async def abandon(self, receipt: ReceiptHandle) -> None:
+        raise NotImplementedError
+
+    async def dead_letter(self, receipt: ReceiptHandle, reason: str, description: str | None) -> None:
+        raise _unsupported(self.capabilities, "dead-lettering")
+
+    async def defer(self, receipt: ReceiptHandle) -> int:
+        raise _unsupported(self.capabilities, "deferral")
+
+    async def renew_session_lock(self) -> datetime:
+        raise _unsupported(self.capabilities, "session lock renewal")
+
+    async def get_state(self) -> bytes | None:
+        raise _unsupported(self.capabilities, "session state")
+
+    async def set_state(self, state: bytes | None) -> None:
+        raise _unsupported(self.capabilities, "session state")
+
+    async def close(self) -> None:
+        """Release the session lock; unsettled messages become receivable again."""
+        raise NotImplementedError
+
+
+class QueueProvider:
+    """The adapter interface. Subclass it, set ``capabilities``, implement the required methods."""
+
+    capabilities: Capabilities
+
+    # -- provisioning
+    async def create_queue(self, name: QueueName, options: QueueOptions) -> QueueProperties:
+        raise _unsupported(self.capabilities, "creating queues")
+
+    async def delete_queue(self, name: QueueName) -> None:
+        raise _unsupported(self.capabilities, "deleting queues")
+
+    async def get_queue(self, name: QueueName) -> QueueProperties:
+        raise _unsupported(self.capabilities, "reading queue properties")
+
+    # -- messages (required)
+    async def send_messages(self, queue: QueueName, messages: Sequence[Message]) -> list[MessageId]:
+        """Send all or none; ``len(messages)`` never exceeds ``capabilities.max_batch_size``."""
+        raise NotImplementedError
+
+    async def receive_messages(
+        self, queue: QueueName, max_messages: int, timeout: timedelta, *, dead_letter: bool = False
+    ) -> list[ReceivedMessage]:
+        raise NotImplementedError
+
+    async def complete(self, receipt: ReceiptHandle) -> None:
+        raise NotImplementedError
+
+    async def abandon(self, receipt: ReceiptHandle) -> None:
+        raise NotImplementedError
+
+    # -- optional, by capability
+    async def dead_letter(self, receipt: ReceiptHandle, reason: str, description: str | None) -> None:
+        raise _unsupported(self.capabilities, "dead-lettering")
+
+    async def defer(self, receipt: ReceiptHandle) -> int:
+        raise _unsupported(self.capabilities, "deferral")
+
+    async def receive_deferred(self, queue: QueueName, sequence_numbers: Sequence[int]) -> list[ReceivedMessage]:
+        raise _unsupported(self.capabilities, "deferral")
+
+    async def renew_lock(self, receipt: ReceiptHandle) -> datetime:
+        raise _unsupported(self.capabilities, "lock renewal")
+
+    async def peek_messages(
+        self, queue: QueueName, max_messages: int, from_sequence: int | None = None, *, dead_letter: bool = False
+    ) -> list[PeekedMessage]:
+        raise _unsupported(self.capabilities, "peek")
+
+    async def schedule_messages(self, queue: QueueName, messages: Sequence[Message], at: datetime) -> list[int]:
+        raise _unsupported(self.capabilities, "scheduling")
+
+    async def cancel_scheduled(self, queue: QueueName, sequence_numbers: Sequence[int]) -> None:
+        raise _unsupported(self.capabilities, "scheduling")
+
+    async def accept_session(
+        self, queue: QueueName, session_id: SessionId | None, timeout: timedelta
+    ) -> SessionProvider | None:
+        """Lock ``session_id`` (or the next session with messages, waiting up to ``timeout``); None if none came."""
+        raise _unsupported(self.capabilities, "sessions")
+
+    @property
+    def clock(self) -> ClockControl | None:
+        return None
+
+    @property
+    def faults(self) -> FaultControl | None:
+        return None
+
+    async def aclose(self) -> None:
+        """Release connections. Called once by the client that owns the provider."""
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
