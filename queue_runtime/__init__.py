@@ -5,6 +5,7 @@ See README.md and docs/ for the tour. The public surface is what ``__all__`` lis
 
 from ._client import QueueClient, QueueClientFactory, SessionClient
 from ._config import (
+    AwsSqsConfig,
     CircuitBreakerPolicy,
     EmulatorConfig,
     InMemoryConfig,
@@ -21,6 +22,7 @@ from .errors import QueueError
 from .ports import Capabilities, QueueProvider, SessionProvider
 
 __all__ = [
+    "AwsSqsConfig",
     "Capabilities",
     "CircuitBreaker",
     "CircuitBreakerPolicy",

@@ -12,12 +12,13 @@ from datetime import timedelta
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl, urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic import ValidationError as PydanticValidationError
 
 from .errors import ConfigurationError
 
 __all__ = [
+    "AwsSqsConfig",
     "CircuitBreakerPolicy",
     "EmulatorConfig",
     "InMemoryConfig",
@@ -85,6 +86,27 @@ class EmulatorConfig(BaseModel):
     request_timeout: timedelta = timedelta(seconds=60)
 
 
+class AwsSqsConfig(BaseModel):
+    """Amazon SQS through aiobotocore (extra ``[sqs]``). Credentials come from the standard AWS chain unless
+    given here. ``endpoint_url`` points at moto, LocalStack or ElasticMQ."""
+
+    model_config = _FROZEN
+
+    type: Literal["sqs"] = "sqs"
+    region: str = "us-east-1"
+    endpoint_url: str | None = None
+    access_key_id: str | None = None
+    secret_access_key: SecretStr | None = None
+    session_token: SecretStr | None = None
+    use_fifo_queues: bool = False
+    queue_name_prefix: str = ""
+    visibility_timeout: timedelta = timedelta(seconds=30)
+    wait_time: timedelta = timedelta(seconds=20)
+    dead_letter_queue_suffix: str = "-dlq"
+    enable_dead_letter_queue: bool = True
+    max_receive_count: int = Field(default=10, ge=1, le=1000)
+
+
 class PluginProviderConfig(BaseModel):
     """A provider found by name: an entry point in group ``queue_runtime.providers`` or ``package.module:factory``.
 
@@ -98,7 +120,9 @@ class PluginProviderConfig(BaseModel):
     options: dict[str, Any] = Field(default_factory=dict)
 
 
-ProviderConfig = Annotated[InMemoryConfig | EmulatorConfig | PluginProviderConfig, Field(discriminator="type")]
+ProviderConfig = Annotated[
+    InMemoryConfig | EmulatorConfig | AwsSqsConfig | PluginProviderConfig, Field(discriminator="type")
+]
 
 
 class QueueConfig(BaseModel):
@@ -124,12 +148,15 @@ class QueueConfig(BaseModel):
                 if not parts.netloc:
                     raise ConfigurationError("an emulator URL needs host:port, e.g. emulator://127.0.0.1:8080")
                 provider = EmulatorConfig(url=f"{transport}://{parts.netloc}{parts.path.rstrip('/')}", **query)
+            elif scheme == "sqs":
+                # sqs://us-east-1?endpoint_url=http://127.0.0.1:5000&use_fifo_queues=true
+                provider = AwsSqsConfig(region=parts.netloc or "us-east-1", **query)
             elif scheme == "plugin":
                 provider = PluginProviderConfig(name=parts.netloc + parts.path, options=query)
             else:
                 raise ConfigurationError(
-                    f"unknown provider URL scheme {scheme!r}; use memory://, emulator://host:port "
-                    "or plugin://package.module:factory"
+                    f"unknown provider URL scheme {scheme!r}; use memory://, emulator://host:port, "
+                    "sqs://region or plugin://package.module:factory"
                 )
             return cls.model_validate({"provider": provider.model_dump(), **overrides})
         except PydanticValidationError as exc:
