@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from typing import Any
+from typing import Any, Self
 
 from pydantic import GetCoreSchemaHandler
 from pydantic_core import core_schema
@@ -30,7 +30,7 @@ _PRINTABLE_NO_SPACE = re.compile(r"[\x21-\x7e]+")
 class _ValidatedStr(str):
     _field = "value"
 
-    def __new__(cls, value: str) -> Any:
+    def __new__(cls, value: str) -> Self:
         if isinstance(value, cls):
             return value
         if not isinstance(value, str):
@@ -98,4 +98,4 @@ class MessageId(_PrintableId):
 
     @classmethod
     def new(cls) -> MessageId:
-        return cls(uuid.uuid4().hex)
+        return MessageId(uuid.uuid4().hex)

@@ -8,10 +8,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 __all__ = ["QueueOptions", "QueueProperties", "SessionSupport"]
 
-from enum import Enum
+from enum import StrEnum
 
 
-class SessionSupport(str, Enum):
+class SessionSupport(StrEnum):
     """How a provider offers sessions."""
 
     NATIVE = "native"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from enum import Enum
+from enum import StrEnum
 
 from ._config import CircuitBreakerPolicy, RetryPolicy
 from .errors import CircuitOpenError
@@ -18,10 +18,10 @@ def backoff_delay(policy: RetryPolicy, attempt: int, rng: random.Random | None =
     cap = min(policy.max_delay.total_seconds(), policy.base_delay.total_seconds() * 2 ** (attempt - 1))
     if not policy.jitter:
         return cap
-    return (rng or random).uniform(0.0, cap)
+    return float((rng or random).uniform(0.0, cap))
 
 
-class CircuitState(str, Enum):
+class CircuitState(StrEnum):
     CLOSED = "closed"
     OPEN = "open"
     HALF_OPEN = "half_open"

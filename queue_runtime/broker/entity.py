@@ -30,7 +30,6 @@ from ..errors import (
     SessionLockLostError,
     SessionRequiredError,
     UnsupportedOperationError,
-    ValidationError,
 )
 from .records import BrokerMessage, MessageState, SessionLease, SessionSnapshot, message_size
 
@@ -107,10 +106,10 @@ class QueueEntity:
         expiry = self._lock_expiry
         while expiry and expiry[0][0] <= now:
             until, token = heapq.heappop(expiry)
-            seq = self._locks.get(token)
-            if seq is None:
+            locked_seq = self._locks.get(token)
+            if locked_seq is None:
                 continue
-            message = self._messages[seq]
+            message = self._messages[locked_seq]
             if message.locked_until != until:
                 continue
             self._unlock(message, now, lost="message")
@@ -168,9 +167,9 @@ class QueueEntity:
         window = self.options.duplicate_detection_window
         if window is not None and message.message_id is not None:
             self._forget_old_ids(now - window.total_seconds())
-            original = self._dedup.get(message.message_id)
-            if original is not None:
-                return original
+            duplicate_of = self._dedup.get(message.message_id)
+            if duplicate_of is not None:
+                return duplicate_of
             self._dedup[message.message_id] = self._next_sequence
             self._dedup_order.append((now, message.message_id))
         seq = self._next_sequence

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 __all__ = ["BrokerMessage", "MessageState", "SessionLease", "SessionSnapshot", "message_size"]
 
 
-class MessageState(str, Enum):
+class MessageState(StrEnum):
     AVAILABLE = "available"
     LOCKED = "locked"
     SCHEDULED = "scheduled"

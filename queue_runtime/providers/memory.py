@@ -12,7 +12,15 @@ from .._config import InMemoryConfig
 from .._identifiers import MessageId, QueueName, SessionId
 from .._messages import Message, PeekedMessage, ReceiptHandle, ReceivedMessage
 from .._queues import QueueOptions, QueueProperties, SessionSupport
-from ..broker import Broker, BrokerLimits, BrokerMessage, ManualClock, SessionLease, SystemClock, dead_letter_path
+from ..broker import (
+    Broker,
+    BrokerLimits,
+    BrokerMessage,
+    ManualClock,
+    SessionLease,
+    SystemClock,
+    dead_letter_path,
+)
 from ..broker.waiting import BrokerWaiter
 from ..errors import BatchTooLargeError, SessionLockLostError, ValidationError
 from ..ports import Capabilities, ClockControl, QueueProvider, SessionProvider
@@ -234,7 +242,7 @@ class InMemorySession(SessionProvider):
 
     async def receive_messages(self, max_messages: int, timeout: timedelta) -> list[ReceivedMessage]:
         path, session_id, token = self._args()
-        found = await self._provider._waiter.wait_for(  # noqa: SLF001
+        found = await self._provider._waiter.wait_for(
             path, lambda: self._broker.session_receive(path, session_id, token, max_messages), timeout.total_seconds()
         )
         return [received_from(m, self.queue, dead_letter=False) for m in found or []]
