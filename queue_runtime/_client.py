@@ -113,7 +113,8 @@ class _Runner:
                     return result
                 if error.transient:
                     self.breaker.record_failure()
-                if not error.transient or attempt >= policy.max_attempts:
+                # An open breaker ends the retries too: the caller sees the real error, not CircuitOpenError.
+                if not error.transient or attempt >= policy.max_attempts or self.breaker.is_open:
                     raise error
                 delay = backoff_delay(policy, attempt, self.rng)
                 if error.retry_after is not None:

@@ -137,7 +137,7 @@ class QueueConfig(BaseModel):
     def from_url(cls, url: str, **overrides: Any) -> QueueConfig:
         """``memory://`` (``?clock=manual``), ``emulator://host:port``, ``plugin://package.module:factory``."""
         parts = urlsplit(url)
-        query = dict(parse_qsl(parts.query))
+        query = {key: _number_or_text(value) for key, value in parse_qsl(parts.query)}
         scheme = parts.scheme.lower()
         provider: BaseModel
         try:
@@ -186,7 +186,7 @@ class QueueConfig(BaseModel):
         ):
             value = get(key)
             if value is not None:
-                target[field] = value
+                target[field] = _number_or_text(value)
         if retry:
             overrides["retry"] = retry
         if breaker:
@@ -195,6 +195,18 @@ class QueueConfig(BaseModel):
             return cls.from_url(get("URL") or "memory://", **overrides)
         except PydanticValidationError as exc:
             raise ConfigurationError(f"invalid {prefix}* settings: {_summary(exc)}") from exc
+
+
+def _number_or_text(value: str) -> Any:
+    """Text settings (URL queries, environment variables) give durations as seconds: "0.5" means half a second."""
+    try:
+        return int(value)
+    except ValueError:
+        pass
+    try:
+        return float(value)
+    except ValueError:
+        return value
 
 
 def _summary(exc: PydanticValidationError) -> str:

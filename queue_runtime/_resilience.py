@@ -50,6 +50,10 @@ class CircuitBreaker:
             self._set(CircuitState.HALF_OPEN)
         return self._state
 
+    @property
+    def is_open(self) -> bool:
+        return self.policy.enabled and self.state is CircuitState.OPEN
+
     def _remaining(self) -> float:
         return self._opened_at + self.policy.recovery_time.total_seconds() - self._monotonic()
 

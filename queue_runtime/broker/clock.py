@@ -41,7 +41,8 @@ class ManualClock(Clock):
     manual = True
 
     def __init__(self, start: float | None = None) -> None:
-        self._now = time.time() if start is None else start
+        # Whole seconds, so times that round-trip through datetime (microseconds) compare exactly.
+        self._now = float(int(time.time())) if start is None else start
         self._lock = threading.Lock()
         self._subscribers: list[Callable[[], None]] = []
 
