@@ -106,26 +106,34 @@ class Telemetry:
                 raise
             finally:
                 elapsed = time.perf_counter() - started
-                span.set_attributes({k: _attr(v) for k, v in record.attributes.items()})
-                if record.attempts > 1:
-                    span.set_attribute("queue_runtime.attempts", record.attempts)
+                if span.is_recording():
+                    span.set_attributes({k: _attr(v) for k, v in record.attributes.items()})
+                    if record.attempts > 1:
+                        span.set_attribute("queue_runtime.attempts", record.attempts)
                 labels = {"operation": operation, "outcome": outcome, "provider": self.provider_name}
                 if code:
                     labels["error.code"] = code
                 self._operations.add(1, labels)
                 self._duration.record(elapsed, {"operation": operation, "provider": self.provider_name})
-                extra = {
-                    "queue_operation": operation,
-                    "queue_name": str(queue) if queue is not None else None,
-                    "outcome": outcome,
-                    "error_code": code or None,
-                    "duration_ms": round(elapsed * 1000, 3),
-                    **{k.replace(".", "_"): v for k, v in record.attributes.items() if k.startswith("queue")},
-                }
-                if outcome == "success":
-                    logger.debug("queue operation %s succeeded", operation, extra=extra)
-                else:
-                    logger.info("queue operation %s failed: %s", operation, code, extra=extra)
+                level = logging.DEBUG if outcome == "success" else logging.INFO
+                if logger.isEnabledFor(level):
+                    self._log(operation, queue, outcome, code, elapsed, record)
+
+    def _log(
+        self, operation: str, queue: str | None, outcome: str, code: str, elapsed: float, record: OperationRecord
+    ) -> None:
+        extra = {
+            "queue_operation": operation,
+            "queue_name": str(queue) if queue is not None else None,
+            "outcome": outcome,
+            "error_code": code or None,
+            "duration_ms": round(elapsed * 1000, 3),
+            **{k.replace(".", "_"): v for k, v in record.attributes.items() if k.startswith("queue")},
+        }
+        if outcome == "success":
+            logger.debug("queue operation %s succeeded", operation, extra=extra)
+        else:
+            logger.info("queue operation %s failed: %s", operation, code, extra=extra)
 
 
 def _attr(value: Any) -> Any:
