@@ -16,6 +16,7 @@ from ._config import (
 )
 from ._identifiers import MessageId, QueueName, SessionId
 from ._messages import Message, PeekedMessage, ReceiptHandle, ReceivedMessage
+from ._processor import DeadLetter, ProcessorOptions, QueueProcessor
 from ._queues import QueueOptions, QueueProperties, SessionSupport
 from ._resilience import CircuitBreaker, CircuitState
 from .errors import QueueError
@@ -27,12 +28,14 @@ __all__ = [
     "CircuitBreaker",
     "CircuitBreakerPolicy",
     "CircuitState",
+    "DeadLetter",
     "EmulatorConfig",
     "InMemoryConfig",
     "Message",
     "MessageId",
     "PeekedMessage",
     "PluginProviderConfig",
+    "ProcessorOptions",
     "ProviderConfig",
     "QueueClient",
     "QueueClientFactory",
@@ -40,6 +43,7 @@ __all__ = [
     "QueueError",
     "QueueName",
     "QueueOptions",
+    "QueueProcessor",
     "QueueProperties",
     "QueueProvider",
     "ReceiptHandle",

@@ -70,7 +70,7 @@ async def create_provider(config: BaseModel) -> QueueProvider:
     if kind == "emulator":
         from .emulator import EmulatorProvider
 
-        return EmulatorProvider(config)  # type: ignore[arg-type]
+        return await EmulatorProvider.connect(config)  # type: ignore[arg-type]
     if kind == "sqs":
         from .sqs import SqsProvider
 

@@ -10,7 +10,6 @@ import pytest
 import pytest_asyncio
 
 from queue_runtime import (
-    CircuitBreakerPolicy,
     CircuitState,
     InMemoryConfig,
     Message,

@@ -130,7 +130,8 @@ class EngineMachine(RuleBasedStateMachine):
         assert props.active_count == len(self.model.available)
         assert props.locked_count == len(self.model.locked)
         assert props.dead_letter_count == len(self.model.dead)
-        accounted = len(self.model.available) + len(self.model.locked) + len(self.model.dead) + len(self.model.completed)
+        model = self.model
+        accounted = len(model.available) + len(model.locked) + len(model.dead) + len(model.completed)
         assert accounted == self.sent
         dead = {m.sequence_number for m in self.broker.peek(dead_letter_path("q"), 1, 10_000)}
         assert len(dead) == len(self.model.dead)
