@@ -51,7 +51,8 @@ async def test_factories_by_path_and_by_entry_point(adapter_package: str) -> Non
     by_path = await create_provider(PluginProviderConfig(name="acme_adapter:create", options={"max_batch_size": 7}))
     assert isinstance(by_path, InMemoryProvider) and by_path.capabilities.max_batch_size == 7
     assert isinstance(await create_provider(PluginProviderConfig(name="acme_adapter:create_async")), InMemoryProvider)
-    async with await QueueClientFactory.create_client(QueueConfig(provider=PluginProviderConfig(name="acme"))) as client:
+    config = QueueConfig(provider=PluginProviderConfig(name="acme"))
+    async with await QueueClientFactory.create_client(config) as client:
         await client.create_queue("q")
         await client.send_message("q", Message(b"via entry point"))
         received = await client.receive_message("q", 0)
@@ -64,7 +65,7 @@ async def test_bad_names_say_what_is_wrong(adapter_package: str) -> None:
         load_factory("no_such_module:create")
     with pytest.raises(ConfigurationError, match="has no callable 'missing'"):
         load_factory("acme_adapter:missing")
-    with pytest.raises(ConfigurationError, match="unknown provider 'nope'; registered: .*acme"):
+    with pytest.raises(ConfigurationError, match=r"unknown provider 'nope'; registered: .*acme"):
         load_factory("nope")
     with pytest.raises(ConfigurationError, match="returned object, not a QueueProvider"):
         await create_provider(PluginProviderConfig(name="acme_adapter:not_a_provider"))
