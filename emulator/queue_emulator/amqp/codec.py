@@ -522,7 +522,9 @@ def _dec_long(buf: _Buf, pos: int, depth: int) -> tuple[Any, int]:
     return _U_q(buf, pos)[0], pos + 8
 
 
-def _fixed(unpack: Callable[[_Buf, int], tuple[Any, ...]], width: int, wrap: Callable[[Any], Any]) -> _Decoder:
+def _fixed(
+    unpack: Callable[[_Buf, int], tuple[Any, ...]], width: int, wrap: Callable[[Any], Any]
+) -> _Decoder:
     def decoder(buf: _Buf, pos: int, depth: int) -> tuple[Any, int]:
         return wrap(unpack(buf, pos)[0]), pos + width
 
@@ -688,6 +690,19 @@ _ARRAY_BULK: dict[int, tuple[str, int, Callable[[Any], Any] | None]] = {
     0x73: ("I", 4, _wrap_char),
     0x83: ("q", 8, _wrap_int(Timestamp)),
 }
+
+
+def _uuid_from_bytes(raw: bytes) -> uuid.UUID:
+    return uuid.UUID(bytes=raw)
+
+
+# constructor -> (width, constructor of the Python value) for fixed-width types struct cannot unpack.
+_ARRAY_RAW_DECODE: dict[int, tuple[int, Callable[[bytes], Any]]] = {
+    0x98: (16, _uuid_from_bytes),
+    0x74: (4, Decimal32),
+    0x84: (8, Decimal64),
+    0x94: (16, Decimal128),
+}
 _ZERO_WIDTH = {0x40: None, 0x41: True, 0x42: False, 0x43: UInt(0), 0x44: ULong(0)}
 
 _CONSTRUCTOR_TYPES: dict[int, AmqpType] = {
@@ -753,6 +768,12 @@ def _array_body(buf: _Buf, pos: int, end: int, count: int, depth: int) -> tuple[
             raise AmqpDecodeError(f"array of {count} x {width}-byte items does not match its size")
         raw = struct.unpack_from(f">{count}{fmt}", buf, pos)
         items = raw if wrap is None else list(map(wrap, raw))
+        pos = end
+    elif constructor in _ARRAY_RAW_DECODE:
+        width, make = _ARRAY_RAW_DECODE[constructor]
+        if pos + count * width != end:
+            raise AmqpDecodeError(f"array of {count} x {width}-byte items does not match its size")
+        items = [make(bytes(buf[offset : offset + width])) for offset in range(pos, end, width)]
         pos = end
     elif constructor in _ZERO_WIDTH or constructor == 0x45:
         if count > _MAX_ZERO_WIDTH_ITEMS:

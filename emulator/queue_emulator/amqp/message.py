@@ -101,7 +101,9 @@ class AmqpMessage:
         while offset < end:
             value, offset = decode(buf, offset)
             if not isinstance(value, Described):
-                raise AmqpDecodeError(f"a message section must be a described type, got {type(value).__name__}")
+                raise AmqpDecodeError(
+                    f"a message section must be a described type, got {type(value).__name__}"
+                )
             section = from_described(value)
             rank = _ORDER.get(type(section))
             if rank is None:

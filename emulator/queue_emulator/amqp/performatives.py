@@ -14,7 +14,7 @@ import datetime as _dt
 import enum
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Self, TypeVar
 
 from .codec import AmqpDecodeError, AmqpEncodeError, decode, encode
@@ -47,8 +47,8 @@ __all__ = [
     "Outcome",
     "Performative",
     "Properties",
-    "ReceiverSettleMode",
     "Received",
+    "ReceiverSettleMode",
     "Rejected",
     "Released",
     "Role",
@@ -143,6 +143,7 @@ class WireType(enum.Enum):
     ANNOTATIONS = "annotations"  # map with symbol or ulong keys
     STRING_MAP = "string-map"  # application-properties: map with string keys
     MAP = "map"
+    UNSETTLED = "unsettled"  # attach.unsettled: delivery tag -> delivery state
     LIST = "list"
     ANY = "*"
     MESSAGE_ID = "message-id"  # ulong, uuid, binary or string
@@ -252,6 +253,18 @@ def _encode_described(value: Any) -> Any:
     if isinstance(value, Described):
         return value
     raise AmqpEncodeError(f"expected a described type, got {type(value).__name__}")
+
+
+def _encode_unsettled(value: Any) -> Any:
+    return {
+        _encode_binary(tag): None if state is None else _encode_described(state)
+        for tag, state in _encode_map(value).items()
+    }
+
+
+def _decode_unsettled(value: Any) -> Any:
+    to_state = _decode_as(lambda: DeliveryState, keep_unknown=True)
+    return {tag: None if state is None else to_state(state) for tag, state in _decode_map(value).items()}
 
 
 def _identity(value: Any) -> Any:
@@ -371,6 +384,7 @@ _CONVERTERS: dict[WireType, tuple[_Convert, _Convert]] = {
     WireType.ANNOTATIONS: (_encode_annotations, _decode_map),
     WireType.STRING_MAP: (_encode_string_map, _decode_map),
     WireType.MAP: (_encode_map, _decode_map),
+    WireType.UNSETTLED: (_encode_unsettled, _decode_unsettled),
     WireType.LIST: (_encode_list, _decode_list),
     WireType.ANY: (_identity, _identity),
     WireType.MESSAGE_ID: (_encode_message_id, _decode_message_id),
@@ -381,11 +395,14 @@ _CONVERTERS: dict[WireType, tuple[_Convert, _Convert]] = {
 }
 
 
-def _f(kind: WireType, *, mandatory: bool = False) -> Any:
-    metadata = {"amqp_type": kind, "mandatory": mandatory}
-    if mandatory:
-        return dataclasses.field(metadata=metadata)
-    return dataclasses.field(default=None, metadata=metadata)
+def _wire(kind: WireType) -> dict[str, Any]:
+    """Field metadata of an optional field (absent = None = the spec default)."""
+    return {"amqp_type": kind, "mandatory": False}
+
+
+def _required(kind: WireType) -> dict[str, Any]:
+    """Field metadata of a field the spec marks mandatory."""
+    return {"amqp_type": kind, "mandatory": True}
 
 
 # ------------------------------------------------------------------------------- registry and bases
@@ -442,7 +459,8 @@ class Composite(DescribedType):
         if not isinstance(value, list):
             raise AmqpDecodeError(f"{cls.__name__} must be encoded as a list, got {type(value).__name__}")
         kwargs: dict[str, Any] = {}
-        # Items past the known fields come from a later protocol revision; ignoring them is forward compatible.
+        # Items past the known fields come from a later protocol revision: ignoring them is forward
+        # compatible.
         for index, (name, _, from_wire, mandatory) in enumerate(cls._PLAN):
             item = value[index] if index < len(value) else None
             if item is None:
@@ -511,7 +529,7 @@ def _register(code: int, name: str) -> Callable[[type[_T]], type[_T]]:
         cls._DESCRIPTOR_VALUE = ULong(code)
         if issubclass(cls, Composite):
             plan = []
-            for fld in dataclasses.fields(cls):
+            for fld in dataclasses.fields(cls):  # type: ignore[arg-type]
                 to_wire, from_wire = _CONVERTERS[fld.metadata["amqp_type"]]
                 plan.append((fld.name, to_wire, from_wire, bool(fld.metadata["mandatory"])))
             cls._PLAN = tuple(plan)
@@ -551,19 +569,20 @@ def decode_described_type(buf: bytes | bytearray | memoryview, offset: int = 0) 
 
 # ------------------------------------------------------------------------------- definitions
 
+
 @_register(0x1D, "amqp:error:list")
 @dataclass(slots=True, kw_only=True)
 class Error(Composite):
-    condition: Symbol | str = _f(WireType.SYMBOL, mandatory=True)
-    description: str | None = _f(WireType.STRING)
-    info: dict[Any, Any] | None = _f(WireType.FIELDS)
+    condition: Symbol | str = field(metadata=_required(WireType.SYMBOL))
+    description: str | None = field(default=None, metadata=_wire(WireType.STRING))
+    info: dict[Any, Any] | None = field(default=None, metadata=_wire(WireType.FIELDS))
 
 
 @_register(0x23, "amqp:received:list")
 @dataclass(slots=True, kw_only=True)
 class Received(DeliveryState):
-    section_number: int = _f(WireType.UINT, mandatory=True)
-    section_offset: int = _f(WireType.ULONG, mandatory=True)
+    section_number: int = field(metadata=_required(WireType.UINT))
+    section_offset: int = field(metadata=_required(WireType.ULONG))
 
 
 @_register(0x24, "amqp:accepted:list")
@@ -575,7 +594,7 @@ class Accepted(Outcome):
 @_register(0x25, "amqp:rejected:list")
 @dataclass(slots=True, kw_only=True)
 class Rejected(Outcome):
-    error: Error | Described | None = _f(WireType.ERROR)
+    error: Error | Described | None = field(default=None, metadata=_wire(WireType.ERROR))
 
 
 @_register(0x26, "amqp:released:list")
@@ -587,209 +606,211 @@ class Released(Outcome):
 @_register(0x27, "amqp:modified:list")
 @dataclass(slots=True, kw_only=True)
 class Modified(Outcome):
-    delivery_failed: bool | None = _f(WireType.BOOLEAN)
-    undeliverable_here: bool | None = _f(WireType.BOOLEAN)
-    message_annotations: dict[Any, Any] | None = _f(WireType.FIELDS)
+    delivery_failed: bool | None = field(default=None, metadata=_wire(WireType.BOOLEAN))
+    undeliverable_here: bool | None = field(default=None, metadata=_wire(WireType.BOOLEAN))
+    message_annotations: dict[Any, Any] | None = field(default=None, metadata=_wire(WireType.FIELDS))
 
 
 @_register(0x28, "amqp:source:list")
 @dataclass(slots=True, kw_only=True)
 class Source(Composite):
-    address: str | None = _f(WireType.STRING)
-    durable: int | None = _f(WireType.UINT)
-    expiry_policy: Symbol | str | None = _f(WireType.SYMBOL)
-    timeout: int | None = _f(WireType.UINT)
-    dynamic: bool | None = _f(WireType.BOOLEAN)
-    dynamic_node_properties: dict[Any, Any] | None = _f(WireType.FIELDS)
-    distribution_mode: Symbol | str | None = _f(WireType.SYMBOL)
-    filters: dict[Any, Any] | None = _f(WireType.FIELDS)
-    default_outcome: DeliveryState | Described | None = _f(WireType.DELIVERY_STATE)
-    outcomes: Sequence[str] | None = _f(WireType.SYMBOLS)
-    capabilities: Sequence[str] | None = _f(WireType.SYMBOLS)
+    address: str | None = field(default=None, metadata=_wire(WireType.STRING))
+    durable: int | None = field(default=None, metadata=_wire(WireType.UINT))
+    expiry_policy: Symbol | str | None = field(default=None, metadata=_wire(WireType.SYMBOL))
+    timeout: int | None = field(default=None, metadata=_wire(WireType.UINT))
+    dynamic: bool | None = field(default=None, metadata=_wire(WireType.BOOLEAN))
+    dynamic_node_properties: dict[Any, Any] | None = field(default=None, metadata=_wire(WireType.FIELDS))
+    distribution_mode: Symbol | str | None = field(default=None, metadata=_wire(WireType.SYMBOL))
+    filters: dict[Any, Any] | None = field(default=None, metadata=_wire(WireType.FIELDS))
+    default_outcome: DeliveryState | Described | None = field(
+        default=None, metadata=_wire(WireType.DELIVERY_STATE)
+    )
+    outcomes: Sequence[str] | None = field(default=None, metadata=_wire(WireType.SYMBOLS))
+    capabilities: Sequence[str] | None = field(default=None, metadata=_wire(WireType.SYMBOLS))
 
 
 @_register(0x29, "amqp:target:list")
 @dataclass(slots=True, kw_only=True)
 class Target(Composite):
-    address: str | None = _f(WireType.STRING)
-    durable: int | None = _f(WireType.UINT)
-    expiry_policy: Symbol | str | None = _f(WireType.SYMBOL)
-    timeout: int | None = _f(WireType.UINT)
-    dynamic: bool | None = _f(WireType.BOOLEAN)
-    dynamic_node_properties: dict[Any, Any] | None = _f(WireType.FIELDS)
-    capabilities: Sequence[str] | None = _f(WireType.SYMBOLS)
+    address: str | None = field(default=None, metadata=_wire(WireType.STRING))
+    durable: int | None = field(default=None, metadata=_wire(WireType.UINT))
+    expiry_policy: Symbol | str | None = field(default=None, metadata=_wire(WireType.SYMBOL))
+    timeout: int | None = field(default=None, metadata=_wire(WireType.UINT))
+    dynamic: bool | None = field(default=None, metadata=_wire(WireType.BOOLEAN))
+    dynamic_node_properties: dict[Any, Any] | None = field(default=None, metadata=_wire(WireType.FIELDS))
+    capabilities: Sequence[str] | None = field(default=None, metadata=_wire(WireType.SYMBOLS))
 
 
 @_register(0x10, "amqp:open:list")
 @dataclass(slots=True, kw_only=True)
 class Open(Performative):
-    container_id: str = _f(WireType.STRING, mandatory=True)
-    hostname: str | None = _f(WireType.STRING)
-    max_frame_size: int | None = _f(WireType.UINT)
-    channel_max: int | None = _f(WireType.USHORT)
-    idle_timeout: int | None = _f(WireType.UINT)
-    outgoing_locales: Sequence[str] | None = _f(WireType.SYMBOLS)
-    incoming_locales: Sequence[str] | None = _f(WireType.SYMBOLS)
-    offered_capabilities: Sequence[str] | None = _f(WireType.SYMBOLS)
-    desired_capabilities: Sequence[str] | None = _f(WireType.SYMBOLS)
-    properties: dict[Any, Any] | None = _f(WireType.FIELDS)
+    container_id: str = field(metadata=_required(WireType.STRING))
+    hostname: str | None = field(default=None, metadata=_wire(WireType.STRING))
+    max_frame_size: int | None = field(default=None, metadata=_wire(WireType.UINT))
+    channel_max: int | None = field(default=None, metadata=_wire(WireType.USHORT))
+    idle_timeout: int | None = field(default=None, metadata=_wire(WireType.UINT))
+    outgoing_locales: Sequence[str] | None = field(default=None, metadata=_wire(WireType.SYMBOLS))
+    incoming_locales: Sequence[str] | None = field(default=None, metadata=_wire(WireType.SYMBOLS))
+    offered_capabilities: Sequence[str] | None = field(default=None, metadata=_wire(WireType.SYMBOLS))
+    desired_capabilities: Sequence[str] | None = field(default=None, metadata=_wire(WireType.SYMBOLS))
+    properties: dict[Any, Any] | None = field(default=None, metadata=_wire(WireType.FIELDS))
 
 
 @_register(0x11, "amqp:begin:list")
 @dataclass(slots=True, kw_only=True)
 class Begin(Performative):
-    remote_channel: int | None = _f(WireType.USHORT)
-    next_outgoing_id: int = _f(WireType.UINT, mandatory=True)
-    incoming_window: int = _f(WireType.UINT, mandatory=True)
-    outgoing_window: int = _f(WireType.UINT, mandatory=True)
-    handle_max: int | None = _f(WireType.UINT)
-    offered_capabilities: Sequence[str] | None = _f(WireType.SYMBOLS)
-    desired_capabilities: Sequence[str] | None = _f(WireType.SYMBOLS)
-    properties: dict[Any, Any] | None = _f(WireType.FIELDS)
+    remote_channel: int | None = field(default=None, metadata=_wire(WireType.USHORT))
+    next_outgoing_id: int = field(metadata=_required(WireType.UINT))
+    incoming_window: int = field(metadata=_required(WireType.UINT))
+    outgoing_window: int = field(metadata=_required(WireType.UINT))
+    handle_max: int | None = field(default=None, metadata=_wire(WireType.UINT))
+    offered_capabilities: Sequence[str] | None = field(default=None, metadata=_wire(WireType.SYMBOLS))
+    desired_capabilities: Sequence[str] | None = field(default=None, metadata=_wire(WireType.SYMBOLS))
+    properties: dict[Any, Any] | None = field(default=None, metadata=_wire(WireType.FIELDS))
 
 
 @_register(0x12, "amqp:attach:list")
 @dataclass(slots=True, kw_only=True)
 class Attach(Performative):
-    name: str = _f(WireType.STRING, mandatory=True)
-    handle: int = _f(WireType.UINT, mandatory=True)
-    role: bool = _f(WireType.BOOLEAN, mandatory=True)
-    snd_settle_mode: int | None = _f(WireType.UBYTE)
-    rcv_settle_mode: int | None = _f(WireType.UBYTE)
-    source: Source | Described | None = _f(WireType.SOURCE)
-    target: Target | Described | None = _f(WireType.TARGET)
-    unsettled: dict[Any, Any] | None = _f(WireType.MAP)
-    incomplete_unsettled: bool | None = _f(WireType.BOOLEAN)
-    initial_delivery_count: int | None = _f(WireType.UINT)
-    max_message_size: int | None = _f(WireType.ULONG)
-    offered_capabilities: Sequence[str] | None = _f(WireType.SYMBOLS)
-    desired_capabilities: Sequence[str] | None = _f(WireType.SYMBOLS)
-    properties: dict[Any, Any] | None = _f(WireType.FIELDS)
+    name: str = field(metadata=_required(WireType.STRING))
+    handle: int = field(metadata=_required(WireType.UINT))
+    role: bool = field(metadata=_required(WireType.BOOLEAN))
+    snd_settle_mode: int | None = field(default=None, metadata=_wire(WireType.UBYTE))
+    rcv_settle_mode: int | None = field(default=None, metadata=_wire(WireType.UBYTE))
+    source: Source | Described | None = field(default=None, metadata=_wire(WireType.SOURCE))
+    target: Target | Described | None = field(default=None, metadata=_wire(WireType.TARGET))
+    unsettled: dict[bytes, Any] | None = field(default=None, metadata=_wire(WireType.UNSETTLED))
+    incomplete_unsettled: bool | None = field(default=None, metadata=_wire(WireType.BOOLEAN))
+    initial_delivery_count: int | None = field(default=None, metadata=_wire(WireType.UINT))
+    max_message_size: int | None = field(default=None, metadata=_wire(WireType.ULONG))
+    offered_capabilities: Sequence[str] | None = field(default=None, metadata=_wire(WireType.SYMBOLS))
+    desired_capabilities: Sequence[str] | None = field(default=None, metadata=_wire(WireType.SYMBOLS))
+    properties: dict[Any, Any] | None = field(default=None, metadata=_wire(WireType.FIELDS))
 
 
 @_register(0x13, "amqp:flow:list")
 @dataclass(slots=True, kw_only=True)
 class Flow(Performative):
-    next_incoming_id: int | None = _f(WireType.UINT)
-    incoming_window: int = _f(WireType.UINT, mandatory=True)
-    next_outgoing_id: int = _f(WireType.UINT, mandatory=True)
-    outgoing_window: int = _f(WireType.UINT, mandatory=True)
-    handle: int | None = _f(WireType.UINT)
-    delivery_count: int | None = _f(WireType.UINT)
-    link_credit: int | None = _f(WireType.UINT)
-    available: int | None = _f(WireType.UINT)
-    drain: bool | None = _f(WireType.BOOLEAN)
-    echo: bool | None = _f(WireType.BOOLEAN)
-    properties: dict[Any, Any] | None = _f(WireType.FIELDS)
+    next_incoming_id: int | None = field(default=None, metadata=_wire(WireType.UINT))
+    incoming_window: int = field(metadata=_required(WireType.UINT))
+    next_outgoing_id: int = field(metadata=_required(WireType.UINT))
+    outgoing_window: int = field(metadata=_required(WireType.UINT))
+    handle: int | None = field(default=None, metadata=_wire(WireType.UINT))
+    delivery_count: int | None = field(default=None, metadata=_wire(WireType.UINT))
+    link_credit: int | None = field(default=None, metadata=_wire(WireType.UINT))
+    available: int | None = field(default=None, metadata=_wire(WireType.UINT))
+    drain: bool | None = field(default=None, metadata=_wire(WireType.BOOLEAN))
+    echo: bool | None = field(default=None, metadata=_wire(WireType.BOOLEAN))
+    properties: dict[Any, Any] | None = field(default=None, metadata=_wire(WireType.FIELDS))
 
 
 @_register(0x14, "amqp:transfer:list")
 @dataclass(slots=True, kw_only=True)
 class Transfer(Performative):
-    handle: int = _f(WireType.UINT, mandatory=True)
-    delivery_id: int | None = _f(WireType.UINT)
-    delivery_tag: bytes | None = _f(WireType.BINARY)
-    message_format: int | None = _f(WireType.UINT)
+    handle: int = field(metadata=_required(WireType.UINT))
+    delivery_id: int | None = field(default=None, metadata=_wire(WireType.UINT))
+    delivery_tag: bytes | None = field(default=None, metadata=_wire(WireType.BINARY))
+    message_format: int | None = field(default=None, metadata=_wire(WireType.UINT))
     # None differs from False here: on a continuation transfer it inherits the earlier value.
-    settled: bool | None = _f(WireType.BOOLEAN)
-    more: bool | None = _f(WireType.BOOLEAN)
-    rcv_settle_mode: int | None = _f(WireType.UBYTE)
-    state: DeliveryState | Described | None = _f(WireType.DELIVERY_STATE)
-    resume: bool | None = _f(WireType.BOOLEAN)
-    aborted: bool | None = _f(WireType.BOOLEAN)
-    batchable: bool | None = _f(WireType.BOOLEAN)
+    settled: bool | None = field(default=None, metadata=_wire(WireType.BOOLEAN))
+    more: bool | None = field(default=None, metadata=_wire(WireType.BOOLEAN))
+    rcv_settle_mode: int | None = field(default=None, metadata=_wire(WireType.UBYTE))
+    state: DeliveryState | Described | None = field(default=None, metadata=_wire(WireType.DELIVERY_STATE))
+    resume: bool | None = field(default=None, metadata=_wire(WireType.BOOLEAN))
+    aborted: bool | None = field(default=None, metadata=_wire(WireType.BOOLEAN))
+    batchable: bool | None = field(default=None, metadata=_wire(WireType.BOOLEAN))
 
 
 @_register(0x15, "amqp:disposition:list")
 @dataclass(slots=True, kw_only=True)
 class Disposition(Performative):
-    role: bool = _f(WireType.BOOLEAN, mandatory=True)
-    first: int = _f(WireType.UINT, mandatory=True)
-    last: int | None = _f(WireType.UINT)
-    settled: bool | None = _f(WireType.BOOLEAN)
-    state: DeliveryState | Described | None = _f(WireType.DELIVERY_STATE)
-    batchable: bool | None = _f(WireType.BOOLEAN)
+    role: bool = field(metadata=_required(WireType.BOOLEAN))
+    first: int = field(metadata=_required(WireType.UINT))
+    last: int | None = field(default=None, metadata=_wire(WireType.UINT))
+    settled: bool | None = field(default=None, metadata=_wire(WireType.BOOLEAN))
+    state: DeliveryState | Described | None = field(default=None, metadata=_wire(WireType.DELIVERY_STATE))
+    batchable: bool | None = field(default=None, metadata=_wire(WireType.BOOLEAN))
 
 
 @_register(0x16, "amqp:detach:list")
 @dataclass(slots=True, kw_only=True)
 class Detach(Performative):
-    handle: int = _f(WireType.UINT, mandatory=True)
-    closed: bool | None = _f(WireType.BOOLEAN)
-    error: Error | Described | None = _f(WireType.ERROR)
+    handle: int = field(metadata=_required(WireType.UINT))
+    closed: bool | None = field(default=None, metadata=_wire(WireType.BOOLEAN))
+    error: Error | Described | None = field(default=None, metadata=_wire(WireType.ERROR))
 
 
 @_register(0x17, "amqp:end:list")
 @dataclass(slots=True, kw_only=True)
 class End(Performative):
-    error: Error | Described | None = _f(WireType.ERROR)
+    error: Error | Described | None = field(default=None, metadata=_wire(WireType.ERROR))
 
 
 @_register(0x18, "amqp:close:list")
 @dataclass(slots=True, kw_only=True)
 class Close(Performative):
-    error: Error | Described | None = _f(WireType.ERROR)
+    error: Error | Described | None = field(default=None, metadata=_wire(WireType.ERROR))
 
 
 @_register(0x40, "amqp:sasl-mechanisms:list")
 @dataclass(slots=True, kw_only=True)
 class SaslMechanisms(SaslPerformative):
-    sasl_server_mechanisms: Sequence[str] = _f(WireType.SYMBOLS, mandatory=True)
+    sasl_server_mechanisms: Sequence[str] = field(metadata=_required(WireType.SYMBOLS))
 
 
 @_register(0x41, "amqp:sasl-init:list")
 @dataclass(slots=True, kw_only=True)
 class SaslInit(SaslPerformative):
-    mechanism: Symbol | str = _f(WireType.SYMBOL, mandatory=True)
-    initial_response: bytes | None = _f(WireType.BINARY)
-    hostname: str | None = _f(WireType.STRING)
+    mechanism: Symbol | str = field(metadata=_required(WireType.SYMBOL))
+    initial_response: bytes | None = field(default=None, metadata=_wire(WireType.BINARY))
+    hostname: str | None = field(default=None, metadata=_wire(WireType.STRING))
 
 
 @_register(0x42, "amqp:sasl-challenge:list")
 @dataclass(slots=True, kw_only=True)
 class SaslChallenge(SaslPerformative):
-    challenge: bytes = _f(WireType.BINARY, mandatory=True)
+    challenge: bytes = field(metadata=_required(WireType.BINARY))
 
 
 @_register(0x43, "amqp:sasl-response:list")
 @dataclass(slots=True, kw_only=True)
 class SaslResponse(SaslPerformative):
-    response: bytes = _f(WireType.BINARY, mandatory=True)
+    response: bytes = field(metadata=_required(WireType.BINARY))
 
 
 @_register(0x44, "amqp:sasl-outcome:list")
 @dataclass(slots=True, kw_only=True)
 class SaslOutcome(SaslPerformative):
-    code: int = _f(WireType.UBYTE, mandatory=True)
-    additional_data: bytes | None = _f(WireType.BINARY)
+    code: int = field(metadata=_required(WireType.UBYTE))
+    additional_data: bytes | None = field(default=None, metadata=_wire(WireType.BINARY))
 
 
 @_register(0x70, "amqp:header:list")
 @dataclass(slots=True, kw_only=True)
 class Header(Composite):
-    durable: bool | None = _f(WireType.BOOLEAN)
-    priority: int | None = _f(WireType.UBYTE)
-    ttl: int | None = _f(WireType.UINT)
-    first_acquirer: bool | None = _f(WireType.BOOLEAN)
-    delivery_count: int | None = _f(WireType.UINT)
+    durable: bool | None = field(default=None, metadata=_wire(WireType.BOOLEAN))
+    priority: int | None = field(default=None, metadata=_wire(WireType.UBYTE))
+    ttl: int | None = field(default=None, metadata=_wire(WireType.UINT))
+    first_acquirer: bool | None = field(default=None, metadata=_wire(WireType.BOOLEAN))
+    delivery_count: int | None = field(default=None, metadata=_wire(WireType.UINT))
 
 
 @_register(0x73, "amqp:properties:list")
 @dataclass(slots=True, kw_only=True)
 class Properties(Composite):
-    message_id: Any = _f(WireType.MESSAGE_ID)
-    user_id: bytes | None = _f(WireType.BINARY)
-    to: str | None = _f(WireType.STRING)
-    subject: str | None = _f(WireType.STRING)
-    reply_to: str | None = _f(WireType.STRING)
-    correlation_id: Any = _f(WireType.MESSAGE_ID)
-    content_type: Symbol | str | None = _f(WireType.SYMBOL)
-    content_encoding: Symbol | str | None = _f(WireType.SYMBOL)
-    absolute_expiry_time: int | _dt.datetime | None = _f(WireType.TIMESTAMP)
-    creation_time: int | _dt.datetime | None = _f(WireType.TIMESTAMP)
-    group_id: str | None = _f(WireType.STRING)
-    group_sequence: int | None = _f(WireType.UINT)
-    reply_to_group_id: str | None = _f(WireType.STRING)
+    message_id: Any = field(default=None, metadata=_wire(WireType.MESSAGE_ID))
+    user_id: bytes | None = field(default=None, metadata=_wire(WireType.BINARY))
+    to: str | None = field(default=None, metadata=_wire(WireType.STRING))
+    subject: str | None = field(default=None, metadata=_wire(WireType.STRING))
+    reply_to: str | None = field(default=None, metadata=_wire(WireType.STRING))
+    correlation_id: Any = field(default=None, metadata=_wire(WireType.MESSAGE_ID))
+    content_type: Symbol | str | None = field(default=None, metadata=_wire(WireType.SYMBOL))
+    content_encoding: Symbol | str | None = field(default=None, metadata=_wire(WireType.SYMBOL))
+    absolute_expiry_time: int | _dt.datetime | None = field(default=None, metadata=_wire(WireType.TIMESTAMP))
+    creation_time: int | _dt.datetime | None = field(default=None, metadata=_wire(WireType.TIMESTAMP))
+    group_id: str | None = field(default=None, metadata=_wire(WireType.STRING))
+    group_sequence: int | None = field(default=None, metadata=_wire(WireType.UINT))
+    reply_to_group_id: str | None = field(default=None, metadata=_wire(WireType.STRING))
 
 
 @_register(0x71, "amqp:delivery-annotations:map")
