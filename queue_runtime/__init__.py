@@ -6,6 +6,7 @@ See README.md and docs/ for the tour. The public surface is what ``__all__`` lis
 from ._client import QueueClient, QueueClientFactory, SessionClient
 from ._config import (
     AwsSqsConfig,
+    AzureServiceBusConfig,
     CircuitBreakerPolicy,
     EmulatorConfig,
     InMemoryConfig,
@@ -24,6 +25,7 @@ from .ports import Capabilities, QueueProvider, SessionProvider
 
 __all__ = [
     "AwsSqsConfig",
+    "AzureServiceBusConfig",
     "Capabilities",
     "CircuitBreaker",
     "CircuitBreakerPolicy",

@@ -19,6 +19,7 @@ from .errors import ConfigurationError
 
 __all__ = [
     "AwsSqsConfig",
+    "AzureServiceBusConfig",
     "CircuitBreakerPolicy",
     "EmulatorConfig",
     "InMemoryConfig",
@@ -107,6 +108,59 @@ class AwsSqsConfig(BaseModel):
     max_receive_count: int = Field(default=10, ge=1, le=1000)
 
 
+class AzureServiceBusConfig(BaseModel):
+    """Azure Service Bus through the official ``azure-servicebus`` SDK (extra ``[servicebus]``).
+
+    Authenticate with a ``connection_string`` (``UseDevelopmentEmulator=true`` ones point at ``queue-emulator``), or
+    give the fully qualified ``namespace`` and one of: managed identity, a client secret (tenant id, client id,
+    secret), or the default credential chain of ``azure-identity``. ``emulator_management_url`` is the emulator's
+    REST URL used to create queues there (the SDK's administration client speaks only HTTPS); by default the
+    connection string's host on port 8080.
+    """
+
+    model_config = _FROZEN
+
+    type: Literal["servicebus"] = "servicebus"
+    connection_string: SecretStr | None = None
+    namespace: str | None = None
+    auth_method: Literal["connection_string", "managed_identity", "client_secret", "default_credential"] | None = None
+    tenant_id: str | None = None
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    use_sessions: bool = True
+    session_timeout: timedelta = timedelta(seconds=30)
+    max_message_size: int = Field(default=256 * 1024, ge=1)
+    emulator_management_url: str | None = None
+
+    @model_validator(mode="after")
+    def _auth(self) -> AzureServiceBusConfig:
+        method = self.resolved_auth_method
+        if method == "connection_string":
+            value = self.connection_string.get_secret_value() if self.connection_string else ""
+            if "endpoint=" not in value.lower():
+                raise ValueError("connection_string must contain Endpoint=sb://...")
+        elif not self.namespace:
+            raise ValueError(f"auth_method {method!r} needs namespace (e.g. 'myns.servicebus.windows.net')")
+        if method == "client_secret" and not (self.tenant_id and self.client_id and self.client_secret):
+            raise ValueError("auth_method 'client_secret' needs tenant_id, client_id and client_secret")
+        return self
+
+    @property
+    def resolved_auth_method(self) -> str:
+        if self.auth_method is not None:
+            return self.auth_method
+        if self.connection_string is not None:
+            return "connection_string"
+        if self.client_secret is not None:
+            return "client_secret"
+        return "default_credential"
+
+    @property
+    def uses_emulator(self) -> bool:
+        value = self.connection_string.get_secret_value() if self.connection_string else ""
+        return "usedevelopmentemulator=true" in value.replace(" ", "").lower()
+
+
 class PluginProviderConfig(BaseModel):
     """A provider found by name: an entry point in group ``queue_runtime.providers`` or ``package.module:factory``.
 
@@ -121,7 +175,8 @@ class PluginProviderConfig(BaseModel):
 
 
 ProviderConfig = Annotated[
-    InMemoryConfig | EmulatorConfig | AwsSqsConfig | PluginProviderConfig, Field(discriminator="type")
+    InMemoryConfig | EmulatorConfig | AwsSqsConfig | AzureServiceBusConfig | PluginProviderConfig,
+    Field(discriminator="type"),
 ]
 
 
@@ -151,12 +206,15 @@ class QueueConfig(BaseModel):
             elif scheme == "sqs":
                 # sqs://us-east-1?endpoint_url=http://127.0.0.1:5000&use_fifo_queues=true
                 provider = AwsSqsConfig(region=parts.netloc or "us-east-1", **query)
+            elif scheme == "servicebus":
+                # servicebus://myns.servicebus.windows.net (credentials from azure-identity's default chain)
+                provider = AzureServiceBusConfig(namespace=parts.netloc, **query)
             elif scheme == "plugin":
                 provider = PluginProviderConfig(name=parts.netloc + parts.path, options=query)
             else:
                 raise ConfigurationError(
                     f"unknown provider URL scheme {scheme!r}; use memory://, emulator://host:port, "
-                    "sqs://region or plugin://package.module:factory"
+                    "sqs://region, servicebus://namespace or plugin://package.module:factory"
                 )
             return cls.model_validate({"provider": provider.model_dump(), **overrides})
         except PydanticValidationError as exc:

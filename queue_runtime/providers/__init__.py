@@ -1,6 +1,6 @@
 """Provider adapters and the registry that finds them by name.
 
-Built-in names: ``memory``, ``emulator`` and ``sqs``. Third-party providers register an entry point in the group
+Built-in names: ``memory``, ``emulator``, ``sqs`` and ``servicebus``. Third-party providers register an entry point in the group
 ``queue_runtime.providers`` whose value is a factory ``(**options) -> QueueProvider`` (sync or async), or are named
 directly as ``package.module:factory``.
 """
@@ -24,7 +24,7 @@ ENTRY_POINT_GROUP = "queue_runtime.providers"
 
 
 def registered_names() -> list[str]:
-    return sorted({"memory", "emulator", "sqs", *(ep.name for ep in entry_points(group=ENTRY_POINT_GROUP))})
+    return sorted({"memory", "emulator", "sqs", "servicebus", *(ep.name for ep in entry_points(group=ENTRY_POINT_GROUP))})
 
 
 def load_factory(name: str) -> Callable[..., Any]:
@@ -75,6 +75,10 @@ async def create_provider(config: BaseModel) -> QueueProvider:
         from .sqs import SqsProvider
 
         return SqsProvider(config)  # type: ignore[arg-type]
+    if kind == "servicebus":
+        from .servicebus import ServiceBusProvider
+
+        return ServiceBusProvider(config)  # type: ignore[arg-type]
     if kind == "plugin":
         return await _call(load_factory(config.name), **config.options)  # type: ignore[attr-defined]
     raise ConfigurationError(f"no provider for config type {kind!r}")

@@ -1,0 +1,521 @@
+"""Azure Service Bus through ``azure.servicebus.aio`` (extra ``[servicebus]``).
+
+One ``ServiceBusClient``; senders and receivers are cached per queue and closed with the provider. The SDK's own
+retries are off (``retry_total=0``): the core client retries transient errors with its policy, so there is one
+retry loop, not two. A receipt handle keeps the SDK message and the receiver that took it, because Service Bus
+settles a peek-locked message over the link that delivered it.
+
+Queues are provisioned with ``ServiceBusAdministrationClient`` on Azure, and through the emulator's REST API when
+the connection string says ``UseDevelopmentEmulator=true`` (the Python administration client only speaks HTTPS).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from .._config import AzureServiceBusConfig, EmulatorConfig
+from .._identifiers import MessageId, QueueName, SessionId
+from .._messages import Message, PeekedMessage, ReceiptHandle, ReceivedMessage
+from .._queues import QueueOptions, QueueProperties, SessionSupport
+from ..errors import (
+    AuthenticationError,
+    AuthorizationError,
+    ConfigurationError,
+    MessageLockLostError,
+    MessageNotFoundError,
+    OperationTimeoutError,
+    ProviderError,
+    QueueAlreadyExistsError,
+    QueueConnectionError,
+    QueueError,
+    QueueNotFoundError,
+    QuotaExceededError,
+    SessionCannotBeLockedError,
+    SessionLockLostError,
+    ThrottledError,
+    ValidationError,
+)
+from ..ports import Capabilities, QueueProvider, SessionProvider
+
+try:
+    from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+    from azure.servicebus import (
+        NEXT_AVAILABLE_SESSION,
+        ServiceBusMessage,
+        ServiceBusReceivedMessage,
+        ServiceBusReceiveMode,
+        ServiceBusSubQueue,
+    )
+    from azure.servicebus import exceptions as sb
+    from azure.servicebus.aio import ServiceBusClient, ServiceBusReceiver, ServiceBusSender
+    from azure.servicebus.amqp import AmqpMessageBodyType
+except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    raise ConfigurationError(
+        "the Service Bus provider needs the servicebus extra: pip install 'queue-runtime[servicebus]'"
+    ) from exc
+
+__all__ = ["ServiceBusProvider"]
+
+_DEAD_LETTER_PROPERTIES = {"DeadLetterReason", "DeadLetterErrorDescription"}
+# Most specific first: the first class the exception is an instance of wins.
+_ERRORS: list[tuple[type[BaseException], type[QueueError]]] = [
+    (sb.MessageLockLostError, MessageLockLostError),
+    (sb.MessageAlreadySettled, MessageLockLostError),
+    (sb.SessionLockLostError, SessionLockLostError),
+    (sb.SessionCannotBeLockedError, SessionCannotBeLockedError),
+    (sb.MessagingEntityNotFoundError, QueueNotFoundError),
+    (ResourceNotFoundError, QueueNotFoundError),
+    (sb.MessagingEntityAlreadyExistsError, QueueAlreadyExistsError),
+    (ResourceExistsError, QueueAlreadyExistsError),
+    (sb.MessageNotFoundError, MessageNotFoundError),
+    (sb.MessageSizeExceededError, ValidationError),
+    (sb.ServiceBusQuotaExceededError, QuotaExceededError),
+    (sb.ServiceBusServerBusyError, ThrottledError),
+    (sb.ServiceBusAuthenticationError, AuthenticationError),
+    (sb.ServiceBusAuthorizationError, AuthorizationError),
+    (sb.OperationTimeoutError, OperationTimeoutError),
+    (sb.ServiceBusConnectionError, QueueConnectionError),
+    (sb.ServiceBusCommunicationError, QueueConnectionError),
+    (sb.ServiceBusError, ProviderError),
+]
+
+
+@contextlib.contextmanager
+def map_exceptions(queue: str | None = None) -> Iterator[None]:
+    """Translate SDK exceptions into our tree at this edge only (``raise ... from exc``)."""
+    try:
+        yield
+    except QueueError:
+        raise
+    except Exception as exc:
+        for sdk_type, ours in _ERRORS:
+            if isinstance(exc, sdk_type):
+                raise _translate(exc, ours, queue) from exc
+        raise
+
+
+def _translate(exc: BaseException, ours: type[QueueError], queue: str | None) -> QueueError:
+    text = _describe(exc)
+    if ours is QueueNotFoundError:
+        return QueueNotFoundError(queue or "?", details={"service_message": text})
+    if ours is QueueAlreadyExistsError:
+        return QueueAlreadyExistsError(queue or "?")
+    if ours is ValidationError:
+        return ValidationError("message", f"the service refused the message as too large: {text}")
+    if ours is ThrottledError:
+        return ThrottledError(f"Service Bus is busy: {text}", retry_after=10.0)
+    if ours is ProviderError:
+        return ProviderError(f"Service Bus error: {text}", transient=bool(getattr(exc, "retryable", False)))
+    return ours(text)
+
+
+def _describe(exc: BaseException) -> str:
+    # SDK messages name entities and conditions; they never carry the shared access key.
+    return (getattr(exc, "message", None) or str(exc) or type(exc).__name__).split("\n")[0][:500]
+
+
+def _body(message: ServiceBusReceivedMessage) -> bytes:
+    body_type = message.body_type
+    if body_type == AmqpMessageBodyType.DATA:
+        return b"".join(message.body)
+    value = message.body
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, str):
+        return value.encode()
+    return json.dumps(value, default=str).encode()
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _attributes(message: ServiceBusReceivedMessage) -> dict[str, str]:
+    attributes = {}
+    for key, value in (message.application_properties or {}).items():
+        name = _text(key) or ""
+        if name in _DEAD_LETTER_PROPERTIES:
+            continue
+        attributes[name] = _text(value) or ""
+    return attributes
+
+
+def _common(message: ServiceBusReceivedMessage) -> dict[str, Any]:
+    session = _text(message.session_id)
+    return {
+        "body": _body(message),
+        "message_id": MessageId(_text(message.message_id) or f"seq-{message.sequence_number}"),
+        "sequence_number": message.sequence_number or 0,
+        "enqueued_time": message.enqueued_time_utc or datetime.now(UTC),
+        "delivery_count": message.delivery_count or 0,
+        "attributes": _attributes(message),
+        "session_id": SessionId(session) if session else None,
+        "correlation_id": _text(message.correlation_id),
+        "content_type": _text(message.content_type),
+        "time_to_live": message.time_to_live,
+        "scheduled_enqueue_time": message.scheduled_enqueue_time_utc,
+        "dead_letter_reason": message.dead_letter_reason,
+        "dead_letter_description": message.dead_letter_error_description,
+        "state": {0: "active", 1: "deferred", 2: "scheduled"}.get(int(getattr(message, "state", 0) or 0), "active"),
+    }
+
+
+def _outgoing(message: Message) -> ServiceBusMessage:
+    return ServiceBusMessage(
+        message.body,
+        application_properties=dict(message.attributes) or None,  # type: ignore[arg-type]
+        session_id=message.session_id,
+        message_id=message.message_id or MessageId.new(),
+        correlation_id=message.correlation_id,
+        content_type=message.content_type,
+        time_to_live=message.time_to_live,
+        scheduled_enqueue_time_utc=message.scheduled_enqueue_time,
+    )
+
+
+class ServiceBusProvider(QueueProvider):
+    def __init__(self, config: AzureServiceBusConfig) -> None:
+        self.config = config
+        if config.resolved_auth_method == "connection_string":
+            assert config.connection_string is not None
+            self._client = ServiceBusClient.from_connection_string(
+                config.connection_string.get_secret_value(), retry_total=0
+            )
+            self._credential: Any = None
+        else:
+            self._credential = _credential(config)
+            assert config.namespace is not None
+            self._client = ServiceBusClient(config.namespace, self._credential, retry_total=0)
+        self._senders: dict[str, ServiceBusSender] = {}
+        self._receivers: dict[tuple[str, bool], ServiceBusReceiver] = {}
+        self._admin: Any = None
+        self.capabilities = Capabilities(
+            provider="servicebus",
+            sessions=SessionSupport.NATIVE if config.use_sessions else SessionSupport.NONE,
+            session_accept_specific=True,
+            session_state=True,
+            max_batch_size=100,
+            max_message_size=config.max_message_size,
+            dead_letter=True,
+            scheduling=True,
+            deferral=True,
+            peek=True,
+            lock_renewal=True,
+            duplicate_detection=True,
+            ttl=True,
+            notes=("the SDK's own retries are off; the core client retries transient errors",),
+        )
+
+    def __repr__(self) -> str:
+        where = "emulator" if self.config.uses_emulator else (self.config.namespace or "connection string")
+        return f"ServiceBusProvider({where}, auth={self.config.resolved_auth_method})"
+
+    # ------------------------------------------------------------------ provisioning
+
+    async def _administration(self) -> Any:
+        if self._admin is not None:
+            return self._admin
+        if self.config.uses_emulator:
+            from .emulator import EmulatorProvider
+
+            self._admin = await EmulatorProvider.connect(EmulatorConfig(url=self._emulator_url()))
+        else:
+            from azure.servicebus.aio.management import ServiceBusAdministrationClient
+
+            if self.config.connection_string is not None:
+                self._admin = ServiceBusAdministrationClient.from_connection_string(
+                    self.config.connection_string.get_secret_value()
+                )
+            else:
+                assert self.config.namespace is not None
+                self._admin = ServiceBusAdministrationClient(self.config.namespace, self._credential)
+        return self._admin
+
+    def _emulator_url(self) -> str:
+        if self.config.emulator_management_url:
+            return self.config.emulator_management_url
+        assert self.config.connection_string is not None
+        for part in self.config.connection_string.get_secret_value().split(";"):
+            key, _, value = part.partition("=")
+            if key.strip().lower() == "endpoint":
+                host = urlsplit(value.strip()).hostname or "127.0.0.1"
+                return f"http://{host}:8080"
+        raise ConfigurationError("the connection string has no Endpoint")
+
+    async def create_queue(self, name: QueueName, options: QueueOptions) -> QueueProperties:
+        admin = await self._administration()
+        if self.config.uses_emulator:
+            return await admin.create_queue(name, options)  # type: ignore[no-any-return]
+        kwargs: dict[str, Any] = {
+            "requires_session": options.requires_session,
+            "lock_duration": options.lock_duration,
+            "max_delivery_count": options.max_delivery_count,
+            "dead_lettering_on_message_expiration": options.dead_lettering_on_message_expiration,
+        }
+        if options.default_message_ttl is not None:
+            kwargs["default_message_time_to_live"] = options.default_message_ttl
+        if options.duplicate_detection_window is not None:
+            kwargs["requires_duplicate_detection"] = True
+            kwargs["duplicate_detection_history_time_window"] = options.duplicate_detection_window
+        if options.max_size_bytes is not None:
+            kwargs["max_size_in_megabytes"] = max(1024, options.max_size_bytes // (1024 * 1024))
+        with map_exceptions(name):
+            await admin.create_queue(name, **kwargs)
+        return await self.get_queue(name)
+
+    async def delete_queue(self, name: QueueName) -> None:
+        admin = await self._administration()
+        with map_exceptions(name):
+            await admin.delete_queue(name)
+
+    async def get_queue(self, name: QueueName) -> QueueProperties:
+        admin = await self._administration()
+        if self.config.uses_emulator:
+            return await admin.get_queue(name)  # type: ignore[no-any-return]
+        with map_exceptions(name):
+            props = await admin.get_queue(name)
+            runtime = await admin.get_queue_runtime_properties(name)
+        return QueueProperties(
+            name=name,
+            options=QueueOptions(
+                requires_session=bool(props.requires_session),
+                lock_duration=props.lock_duration,
+                max_delivery_count=props.max_delivery_count,
+                dead_lettering_on_message_expiration=bool(props.dead_lettering_on_message_expiration),
+            ),
+            created_at=runtime.created_at_utc or datetime.now(UTC),
+            active_count=runtime.active_message_count or 0,
+            scheduled_count=runtime.scheduled_message_count or 0,
+            dead_letter_count=runtime.dead_letter_message_count or 0,
+            size_bytes=runtime.size_in_bytes or 0,
+        )
+
+    # ------------------------------------------------------------------ handlers
+
+    def _sender(self, queue: str) -> ServiceBusSender:
+        sender = self._senders.get(queue)
+        if sender is None:
+            sender = self._senders[queue] = self._client.get_queue_sender(queue)
+        return sender
+
+    def _receiver(self, queue: str, dead_letter: bool) -> ServiceBusReceiver:
+        key = (queue, dead_letter)
+        receiver = self._receivers.get(key)
+        if receiver is None:
+            receiver = self._receivers[key] = self._client.get_queue_receiver(
+                queue,
+                sub_queue=ServiceBusSubQueue.DEAD_LETTER if dead_letter else None,
+                receive_mode=ServiceBusReceiveMode.PEEK_LOCK,
+                prefetch_count=0,
+            )
+        return receiver
+
+    # ------------------------------------------------------------------ messages
+
+    async def send_messages(self, queue: QueueName, messages: Sequence[Message]) -> list[MessageId]:
+        outgoing = [_outgoing(m) for m in messages]
+        with map_exceptions(queue):
+            await self._sender(queue).send_messages(outgoing)
+        return [MessageId(str(m.message_id)) for m in outgoing]
+
+    async def receive_messages(
+        self, queue: QueueName, max_messages: int, timeout: timedelta, *, dead_letter: bool = False
+    ) -> list[ReceivedMessage]:
+        receiver = self._receiver(queue, dead_letter)
+        with map_exceptions(queue):
+            found = await receiver.receive_messages(
+                max_message_count=max_messages, max_wait_time=max(timeout.total_seconds(), 0.05)
+            )
+        return [_received(m, queue, receiver, dead_letter=dead_letter) for m in found]
+
+    @staticmethod
+    def _held(receipt: ReceiptHandle) -> tuple[ServiceBusReceiver, ServiceBusReceivedMessage]:
+        data = receipt.provider_data
+        if not isinstance(data, tuple) or len(data) != 2:
+            raise MessageLockLostError(
+                "this receipt was not issued by this Service Bus client: settle a message with the client "
+                "that received it"
+            )
+        return data
+
+    async def complete(self, receipt: ReceiptHandle) -> None:
+        receiver, message = self._held(receipt)
+        with map_exceptions(receipt.queue):
+            await receiver.complete_message(message)
+
+    async def abandon(self, receipt: ReceiptHandle) -> None:
+        receiver, message = self._held(receipt)
+        with map_exceptions(receipt.queue):
+            await receiver.abandon_message(message)
+
+    async def dead_letter(self, receipt: ReceiptHandle, reason: str, description: str | None) -> None:
+        receiver, message = self._held(receipt)
+        with map_exceptions(receipt.queue):
+            await receiver.dead_letter_message(message, reason=reason, error_description=description)
+
+    async def defer(self, receipt: ReceiptHandle) -> int:
+        receiver, message = self._held(receipt)
+        with map_exceptions(receipt.queue):
+            await receiver.defer_message(message)
+        return int(message.sequence_number or 0)
+
+    async def receive_deferred(self, queue: QueueName, sequence_numbers: Sequence[int]) -> list[ReceivedMessage]:
+        receiver = self._receiver(queue, False)
+        with map_exceptions(queue):
+            found = await receiver.receive_deferred_messages(list(sequence_numbers))
+        return [_received(m, queue, receiver, dead_letter=False) for m in found]
+
+    async def renew_lock(self, receipt: ReceiptHandle) -> datetime:
+        receiver, message = self._held(receipt)
+        with map_exceptions(receipt.queue):
+            return await receiver.renew_message_lock(message)
+
+    async def peek_messages(
+        self, queue: QueueName, max_messages: int, from_sequence: int | None = None, *, dead_letter: bool = False
+    ) -> list[PeekedMessage]:
+        receiver = self._receiver(queue, dead_letter)
+        with map_exceptions(queue):
+            found = await receiver.peek_messages(max_message_count=max_messages, sequence_number=from_sequence or 0)
+        return [PeekedMessage(**_common(m)) for m in found]
+
+    async def schedule_messages(self, queue: QueueName, messages: Sequence[Message], at: datetime) -> list[int]:
+        with map_exceptions(queue):
+            return list(await self._sender(queue).schedule_messages([_outgoing(m) for m in messages], at))
+
+    async def cancel_scheduled(self, queue: QueueName, sequence_numbers: Sequence[int]) -> None:
+        with map_exceptions(queue):
+            await self._sender(queue).cancel_scheduled_messages(list(sequence_numbers))
+
+    # ------------------------------------------------------------------ sessions
+
+    async def accept_session(
+        self, queue: QueueName, session_id: SessionId | None, timeout: timedelta
+    ) -> SessionProvider | None:
+        receiver = self._client.get_queue_receiver(
+            queue,
+            session_id=session_id if session_id is not None else NEXT_AVAILABLE_SESSION,
+            receive_mode=ServiceBusReceiveMode.PEEK_LOCK,
+            max_wait_time=max(timeout.total_seconds(), 0.05),
+            prefetch_count=0,
+        )
+        try:
+            with map_exceptions(queue):
+                await receiver.__aenter__()
+        except OperationTimeoutError:
+            await receiver.close()
+            if session_id is None:
+                return None  # nobody had a session for us within the timeout
+            raise
+        except QueueError:
+            await receiver.close()
+            raise
+        return ServiceBusSession(self, queue, receiver)
+
+    async def aclose(self) -> None:
+        handlers: list[Any] = [*self._senders.values(), *self._receivers.values()]
+        self._senders.clear()
+        self._receivers.clear()
+        for handler in handlers:
+            with contextlib.suppress(Exception):
+                await handler.close()
+        if self._admin is not None:
+            with contextlib.suppress(Exception):
+                await self._admin.close() if hasattr(self._admin, "close") else await self._admin.aclose()
+        await self._client.close()
+        if self._credential is not None and hasattr(self._credential, "close"):
+            await self._credential.close()
+
+
+def _received(
+    message: ServiceBusReceivedMessage, queue: QueueName, receiver: ServiceBusReceiver, *, dead_letter: bool
+) -> ReceivedMessage:
+    fields = _common(message)
+    locked_until = message.locked_until_utc
+    receipt = ReceiptHandle(
+        token=str(message.lock_token),
+        queue=queue,
+        dead_letter=dead_letter,
+        session_id=fields["session_id"],
+        locked_until=locked_until,
+        provider_data=(receiver, message),
+    )
+    return ReceivedMessage(**fields, receipt_handle=receipt, locked_until=locked_until)
+
+
+class ServiceBusSession(SessionProvider):
+    def __init__(self, provider: ServiceBusProvider, queue: QueueName, receiver: ServiceBusReceiver) -> None:
+        self.capabilities = provider.capabilities
+        self.queue = queue
+        self._provider = provider
+        self._receiver = receiver
+
+    @property
+    def session_id(self) -> SessionId:
+        return SessionId(self._receiver.session.session_id)
+
+    @property
+    def locked_until(self) -> datetime | None:
+        return self._receiver.session.locked_until_utc
+
+    async def receive_messages(self, max_messages: int, timeout: timedelta) -> list[ReceivedMessage]:
+        with map_exceptions(self.queue):
+            found = await self._receiver.receive_messages(
+                max_message_count=max_messages, max_wait_time=max(timeout.total_seconds(), 0.05)
+            )
+        return [_received(m, self.queue, self._receiver, dead_letter=False) for m in found]
+
+    async def complete(self, receipt: ReceiptHandle) -> None:
+        await self._provider.complete(receipt)
+
+    async def abandon(self, receipt: ReceiptHandle) -> None:
+        await self._provider.abandon(receipt)
+
+    async def dead_letter(self, receipt: ReceiptHandle, reason: str, description: str | None) -> None:
+        await self._provider.dead_letter(receipt, reason, description)
+
+    async def defer(self, receipt: ReceiptHandle) -> int:
+        return await self._provider.defer(receipt)
+
+    async def renew_session_lock(self) -> datetime:
+        with map_exceptions(self.queue):
+            return await self._receiver.session.renew_lock()
+
+    async def get_state(self) -> bytes | None:
+        with map_exceptions(self.queue):
+            state = await self._receiver.session.get_state()
+        return bytes(state) if state is not None else None
+
+    async def set_state(self, state: bytes | None) -> None:
+        with map_exceptions(self.queue):
+            await self._receiver.session.set_state(state)
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            await self._receiver.close()
+
+
+def _credential(config: AzureServiceBusConfig) -> Any:
+    try:
+        from azure.identity.aio import (  # type: ignore[import-untyped]
+            ClientSecretCredential,
+            DefaultAzureCredential,
+            ManagedIdentityCredential,
+        )
+    except ImportError as exc:  # pragma: no cover
+        raise ConfigurationError("namespace authentication needs azure-identity: pip install azure-identity") from exc
+    method = config.resolved_auth_method
+    if method == "client_secret":
+        assert config.tenant_id and config.client_id and config.client_secret
+        return ClientSecretCredential(config.tenant_id, config.client_id, config.client_secret.get_secret_value())
+    if method == "managed_identity":
+        if config.client_id:
+            return ManagedIdentityCredential(client_id=config.client_id)
+        return ManagedIdentityCredential()
+    return DefaultAzureCredential()
