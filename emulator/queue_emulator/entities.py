@@ -1,0 +1,82 @@
+"""Queues declared in an entity file (YAML or JSON), created at start and again after each reset.
+
+Two shapes are accepted::
+
+    queues:                         queues:
+      - name: orders                  orders:
+        requires_session: true          requires_session: true
+        lock_duration: 60               lock_duration: PT1M
+
+Durations are seconds or ISO 8601 (``PT30S``); option names are those of :class:`queue_runtime.QueueOptions`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError as PydanticValidationError
+
+from queue_runtime import QueueName, QueueOptions
+from queue_runtime.broker import Broker
+from queue_runtime.errors import ConfigurationError, QueueError
+
+__all__ = ["EntityDeclarations", "load_entity_file"]
+
+
+@dataclass(frozen=True, slots=True)
+class EntityDeclarations:
+    queues: dict[str, QueueOptions] = field(default_factory=dict)
+
+    def apply(self, broker: Broker) -> None:
+        for name, options in self.queues.items():
+            if not broker.has_queue(name):
+                broker.create_queue(name, options)
+
+
+def load_entity_file(path: Path | None) -> EntityDeclarations:
+    if path is None:
+        return EntityDeclarations()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read entity file {str(path)!r}: {exc.strerror}") from exc
+    try:
+        data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+        raise ConfigurationError(f"entity file {str(path)!r} is not valid {path.suffix or 'YAML'}: {exc}") from exc
+    return parse_entities(data, source=str(path))
+
+
+def parse_entities(data: Any, *, source: str = "entities") -> EntityDeclarations:
+    if data is None:
+        return EntityDeclarations()
+    if not isinstance(data, dict) or set(data) - {"queues"}:
+        raise ConfigurationError(f"{source}: expected a mapping with one key 'queues'")
+    raw = data.get("queues") or []
+    items: list[tuple[Any, Any]]
+    if isinstance(raw, dict):
+        items = list(raw.items())
+    elif isinstance(raw, list):
+        items = []
+        for entry in raw:
+            if not isinstance(entry, dict) or "name" not in entry:
+                raise ConfigurationError(f"{source}: each queue in the list needs a 'name'")
+            options = dict(entry)
+            items.append((options.pop("name"), options))
+    else:
+        raise ConfigurationError(f"{source}: 'queues' must be a list or a mapping")
+    queues: dict[str, QueueOptions] = {}
+    for name, options in items:
+        try:
+            checked = QueueName(str(name))
+            queues[checked] = QueueOptions.model_validate(options or {})
+        except QueueError as exc:
+            raise ConfigurationError(f"{source}: queue {name!r}: {exc.message}") from exc
+        except PydanticValidationError as exc:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+            raise ConfigurationError(f"{source}: queue {name!r}: {problems}") from exc
+    return EntityDeclarations(queues)

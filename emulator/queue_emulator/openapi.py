@@ -1,0 +1,101 @@
+"""The OpenAPI 3.1 document, generated from the route table and the pydantic wire models (never hand-written)."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+from pydantic import BaseModel
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
+
+from . import __version__
+from .keys import OPENAPI
+from .wire import ErrorResponse
+
+if TYPE_CHECKING:
+    from .routes import Route
+
+__all__ = ["build_openapi", "serve_openapi"]
+
+_REF = "#/components/schemas/{model}"
+_PARAMETERS: dict[str, dict[str, Any]] = {
+    "queue": {"type": "string", "minLength": 1, "maxLength": 80,
+              "pattern": "^[A-Za-z0-9](?:[A-Za-z0-9_-]*[A-Za-z0-9])?$"},
+    "lock_token": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "^[A-Za-z0-9_-]+$"},
+    "session_id": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[A-Za-z0-9_.:-]+$"},
+    "session_token": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "^[A-Za-z0-9_-]+$"},
+}
+_STATUS_TEXT = {200: "OK", 201: "Created", 204: "No Content"}
+
+
+def _has_required(model: type[BaseModel]) -> bool:
+    return any(field.is_required() for field in model.model_fields.values())
+
+
+def build_openapi(routes: Iterable[Route]) -> dict[str, Any]:
+    documented = [route for route in routes if route.in_schema]
+    wanted: list[tuple[type[BaseModel], JsonSchemaMode]] = [(ErrorResponse, "serialization")]
+    for route in documented:
+        if route.request is not None:
+            wanted.append((route.request, "validation"))
+        if route.response is not None:
+            wanted.append((route.response, "serialization"))
+    unique = list(dict.fromkeys(wanted))
+    refs, defs = models_json_schema(unique, ref_template=_REF)
+    schemas = defs.get("$defs", {})
+    paths: dict[str, dict[str, Any]] = {}
+    for route in documented:
+        operation: dict[str, Any] = {
+            "operationId": route.name,
+            "summary": route.summary,
+            "tags": [route.tag],
+        }
+        parameters = [
+            {"name": name, "in": "path", "required": True, "schema": _PARAMETERS[name]}
+            for name in re.findall(r"{(\w+)}", route.path)
+        ]
+        parameters += [
+            {"name": name, "in": "query", "required": True, "schema": _PARAMETERS[name]} for name in route.query
+        ]
+        if parameters:
+            operation["parameters"] = parameters
+        if route.request is not None:
+            operation["requestBody"] = {
+                "required": _has_required(route.request),
+                "content": {"application/json": {"schema": refs[(route.request, "validation")]}},
+            }
+        success: dict[str, Any] = {"description": _STATUS_TEXT.get(route.status, "OK")}
+        if route.response is not None:
+            success["content"] = {"application/json": {"schema": refs[(route.response, "serialization")]}}
+        operation["responses"] = {
+            str(route.status): success,
+            "default": {
+                "description": "error: the body names the queue_runtime error code",
+                "content": {"application/json": {"schema": refs[(ErrorResponse, "serialization")]}},
+            },
+        }
+        paths.setdefault(route.path, {})[route.method.lower()] = operation
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "queue-emulator REST API",
+            "version": __version__,
+            "description": "Queues, messages, peek-lock settlement, sessions, and test controls "
+                           "(/v1/_control). Bodies are base64; durations are seconds. See docs/emulator.md.",
+        },
+        "paths": paths,
+        "components": {"schemas": schemas},
+    }
+
+
+def encode_openapi(document: dict[str, Any]) -> bytes:
+    return json.dumps(document, indent=1).encode()
+
+
+async def serve_openapi(request: web.Request) -> web.Response:
+    return web.Response(body=request.app[OPENAPI], content_type="application/json")
+
+

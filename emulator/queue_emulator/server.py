@@ -1,0 +1,51 @@
+"""Start and stop the app on a TCP port; shared by the CLI and the in-thread runner."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from queue_runtime.broker import Broker
+
+from .app import create_app
+from .settings import EmulatorSettings
+
+__all__ = ["RunningServer", "start_server"]
+
+# In-flight requests get this long to finish once shutdown starts (long polls return at once anyway).
+SHUTDOWN_TIMEOUT = 10.0
+
+
+@dataclass(slots=True)
+class RunningServer:
+    runner: web.AppRunner
+    url: str
+    port: int
+
+    async def stop(self) -> None:
+        await self.runner.cleanup()
+
+
+def _url(host: str, port: int) -> str:
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+async def start_server(
+    settings: EmulatorSettings, *, port: int | None = None, broker: Broker | None = None
+) -> RunningServer:
+    app = create_app(settings, broker=broker)
+    debug = settings.log_level == "debug"
+    runner = web.AppRunner(
+        app, access_log=logging.getLogger("aiohttp.access") if debug else None, shutdown_timeout=SHUTDOWN_TIMEOUT
+    )
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, settings.host, settings.port if port is None else port)
+        await site.start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    bound = runner.addresses[0][1]
+    return RunningServer(runner, _url(settings.host, bound), bound)

@@ -1,0 +1,56 @@
+"""The emulator's settings: CLI flags first, then ``QUEUE_EMULATOR_*`` environment variables, then defaults."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["ENV_PREFIX", "EmulatorSettings"]
+
+ENV_PREFIX = "QUEUE_EMULATOR_"
+
+LogLevel = Literal["debug", "info", "warning", "error", "critical"]
+
+
+class EmulatorSettings(BaseModel):
+    """Everything a ``queue-emulator`` process is started with. Limits are settings, not constants: a parallel
+    test suite needs many queues and big batches."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    host: str = Field(default="127.0.0.1", description="address to bind (loopback by default)")
+    port: int = Field(default=8080, ge=0, le=65535, description="TCP port; 0 picks a free one and prints it")
+    clock: Literal["system", "manual"] = Field(
+        default="system", description="'manual' freezes time until POST /v1/_control/clock/advance"
+    )
+    auto_create: bool = Field(default=False, description="create a queue on first use instead of answering 404")
+    entity_file: Path | None = Field(default=None, description="YAML or JSON file of queues to create at start")
+    max_message_size: int = Field(default=1024 * 1024, ge=1, description="bytes: body plus property names/values")
+    max_request_size: int = Field(default=16 * 1024 * 1024, ge=1024, description="bytes of one HTTP request body")
+    max_batch_size: int = Field(default=1000, ge=1, description="messages per send/receive/settle request")
+    max_queues: int = Field(default=100_000, ge=1, description="queues the emulator will hold")
+    log_level: LogLevel = Field(default="info", description="logging level")
+    amqp_port: int | None = Field(default=None, ge=0, le=65535, description="AMQP 1.0 front port (later)")
+
+    @classmethod
+    def resolve(cls, flags: Mapping[str, Any], environ: Mapping[str, str]) -> EmulatorSettings:
+        """Each field from ``flags`` (None means not given), else ``QUEUE_EMULATOR_<FIELD>``, else the default.
+
+        Raises pydantic's ``ValidationError`` for values that do not fit (the CLI turns it into a usage error).
+        """
+        values: dict[str, Any] = {}
+        for name in cls.model_fields:
+            flag = flags.get(name)
+            if flag is not None:
+                values[name] = flag
+                continue
+            env = environ.get(ENV_PREFIX + name.upper())
+            if env is not None and env != "":
+                values[name] = env.lower() if name in ("clock", "log_level") else env
+        return cls.model_validate(values)
+
+    def env_name(self, field: str) -> str:
+        return ENV_PREFIX + field.upper()
