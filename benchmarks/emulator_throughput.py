@@ -149,7 +149,7 @@ async def bench_emulator(url: str, seconds: float) -> list[Result]:
             async def round_trip_batch(queue: QueueName = queue) -> None:
                 await provider.send_messages(queue, [body] * BATCH)
                 got = await provider.receive_messages(queue, BATCH, NOW)
-                await asyncio.gather(*(provider.complete(m.receipt_handle) for m in got))
+                await provider.complete_messages([m.receipt_handle for m in got])
 
             async def drain(queue: QueueName = queue, keep: int = backlog) -> None:
                 """Send-only runs grow the queue: bring it back to its backlog before the round trips."""

@@ -305,6 +305,27 @@ class QueueClient:
         handle = _receipt(receipt)
         await self._run("complete", handle.queue, lambda: self.provider.complete(handle))
 
+    async def complete_messages(self, receipts: Sequence[Receipt]) -> list[QueueError | None]:
+        """Complete many messages in as few calls as the provider allows (batches of ``max_batch_size``).
+
+        Returns one entry per receipt: ``None`` when completed, else the ``QueueError`` for that message (a lost
+        lock, typically); one failure never hides the others.
+        """
+        handles = [_receipt(r) for r in receipts]
+        results: list[QueueError | None] = []
+        size = self.capabilities.max_batch_size
+        for start in range(0, len(handles), size):
+            chunk = handles[start : start + size]
+            results.extend(
+                await self._run(
+                    "complete",
+                    chunk[0].queue,
+                    lambda chunk=chunk: self.provider.complete_messages(chunk),  # type: ignore[misc]
+                    attributes={"messaging.batch.message_count": len(chunk)},
+                )
+            )
+        return results
+
     async def abandon_message(self, receipt: Receipt) -> None:
         handle = _receipt(receipt)
         await self._run("abandon", handle.queue, lambda: self.provider.abandon(handle))

@@ -27,7 +27,7 @@ from typing import Any, Self
 from ._identifiers import MessageId, QueueName, SessionId
 from ._messages import Message, PeekedMessage, ReceiptHandle, ReceivedMessage
 from ._queues import QueueOptions, QueueProperties, SessionSupport
-from .errors import UnsupportedOperationError
+from .errors import QueueError, UnsupportedOperationError
 
 __all__ = [
     "Capabilities",
@@ -191,6 +191,21 @@ class QueueProvider:
 
     async def abandon(self, receipt: ReceiptHandle) -> None:
         raise NotImplementedError
+
+    async def complete_messages(self, receipts: Sequence[ReceiptHandle]) -> list[QueueError | None]:
+        """Complete many; one result per receipt (``None`` = completed, else the error for that one).
+
+        The default completes one by one; providers with a batch call (the emulator, SQS) override it.
+        """
+        results: list[QueueError | None] = []
+        for receipt in receipts:
+            try:
+                await self.complete(receipt)
+            except QueueError as exc:
+                results.append(exc)
+            else:
+                results.append(None)
+        return results
 
     # -- optional, by capability
     async def dead_letter(self, receipt: ReceiptHandle, reason: str, description: str | None) -> None:

@@ -1,8 +1,8 @@
 """Provider adapters and the registry that finds them by name.
 
-Built-in names: ``memory``, ``emulator``, ``sqs`` and ``servicebus``. Third-party providers register an entry point in the group
-``queue_runtime.providers`` whose value is a factory ``(**options) -> QueueProvider`` (sync or async), or are named
-directly as ``package.module:factory``.
+Built-in names: ``memory``, ``emulator``, ``sqs`` and ``servicebus``. Third-party providers register an entry point
+in the group ``queue_runtime.providers`` whose value is a factory ``(**options) -> QueueProvider`` (sync or async),
+or are named directly as ``package.module:factory``.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ ENTRY_POINT_GROUP = "queue_runtime.providers"
 
 
 def registered_names() -> list[str]:
-    return sorted({"memory", "emulator", "sqs", "servicebus", *(ep.name for ep in entry_points(group=ENTRY_POINT_GROUP))})
+    plugins = (ep.name for ep in entry_points(group=ENTRY_POINT_GROUP))
+    return sorted({"memory", "emulator", "sqs", "servicebus", *plugins})
 
 
 def load_factory(name: str) -> Callable[..., Any]:
