@@ -15,7 +15,7 @@ __all__ = ["CircuitBreaker", "CircuitState", "backoff_delay"]
 
 def backoff_delay(policy: RetryPolicy, attempt: int, rng: random.Random | None = None) -> float:
     """Seconds to wait after failed attempt ``attempt`` (1-based): exponential, capped, with full jitter."""
-    cap = min(policy.max_delay.total_seconds(), policy.base_delay.total_seconds() * 2 ** (attempt - 1))
+    cap: float = min(policy.max_delay.total_seconds(), policy.base_delay.total_seconds() * 2.0 ** (attempt - 1))
     if not policy.jitter:
         return cap
     return float((rng or random).uniform(0.0, cap))

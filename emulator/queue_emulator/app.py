@@ -27,7 +27,11 @@ __all__ = ["build_broker", "create_app"]
 
 def build_broker(settings: EmulatorSettings) -> Broker:
     clock = ManualClock() if settings.clock == "manual" else SystemClock()
-    limits = BrokerLimits(max_message_size=settings.max_message_size, max_queues=settings.max_queues)
+    limits = BrokerLimits(
+        max_message_size=settings.max_message_size,
+        max_queues=settings.max_queues,
+        max_batch_messages=settings.max_batch_size,
+    )
     return Broker(clock, limits=limits, auto_create=settings.auto_create)
 
 

@@ -14,7 +14,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .._queues import QueueOptions, QueueProperties
-from ..errors import QueueAlreadyExistsError, QueueNotFoundError, QuotaExceededError, ValidationError
+from ..errors import (
+    BatchTooLargeError,
+    QueueAlreadyExistsError,
+    QueueNotFoundError,
+    QuotaExceededError,
+    ValidationError,
+)
 from .clock import Clock, SystemClock
 from .entity import DEAD_LETTER_SUFFIX, QueueEntity
 from .records import BrokerMessage, MessageState, SessionLease, SessionSnapshot
@@ -32,6 +38,8 @@ class BrokerLimits:
 
     max_message_size: int = 1024 * 1024
     max_queues: int = 100_000
+    # Messages per send, and the most one receive or peek returns (a larger request gets this many).
+    max_batch_messages: int = 1000
 
 
 class Broker:
@@ -167,6 +175,8 @@ class Broker:
 
     def send(self, path: str, messages: Sequence[BrokerMessage]) -> list[int]:
         """Store messages (all or none). Returns sequence numbers; a duplicate gets its original's number."""
+        if len(messages) > self.limits.max_batch_messages:
+            raise BatchTooLargeError(len(messages), self.limits.max_batch_messages)
         entity = self._entity(path)
         entity.check_send(messages, self.limits.max_message_size)
         now = self.clock.now()
@@ -175,8 +185,8 @@ class Broker:
         return seqs
 
     def receive(self, path: str, max_count: int = 1, *, delete: bool = False) -> list[BrokerMessage]:
-        _check_count(max_count)
-        return self._entity(path).receive(max_count, self.clock.now(), delete=delete)
+        count = self._count(max_count)
+        return self._entity(path).receive(count, self.clock.now(), delete=delete)
 
     def complete(self, path: str, lock_token: str) -> None:
         self._entity(path).complete(lock_token, self.clock.now())
@@ -202,8 +212,7 @@ class Broker:
         return self._entity(path).renew_lock(lock_token, self.clock.now())
 
     def peek(self, path: str, from_sequence: int = 1, max_count: int = 1) -> list[BrokerMessage]:
-        _check_count(max_count)
-        return self._entity(path).peek(from_sequence, max_count)
+        return self._entity(path).peek(from_sequence, self._count(max_count))
 
     def schedule(self, path: str, messages: Sequence[BrokerMessage], at: float) -> list[int]:
         for message in messages:
@@ -221,7 +230,15 @@ class Broker:
         session_id: str | None = None,
         session_token: str | None = None,
     ) -> list[BrokerMessage]:
-        return self._entity(path).receive_deferred(sequence_numbers, self.clock.now(), session_id, session_token)
+        seqs = list(sequence_numbers)
+        if len(seqs) > self.limits.max_batch_messages:
+            raise BatchTooLargeError(len(seqs), self.limits.max_batch_messages)
+        return self._entity(path).receive_deferred(seqs, self.clock.now(), session_id, session_token)
+
+    def _count(self, max_count: int) -> int:
+        if max_count < 1:
+            raise ValidationError("max_messages", f"must be at least 1, got {max_count}")
+        return min(max_count, self.limits.max_batch_messages)
 
     # ------------------------------------------------------------------ sessions
 
@@ -232,9 +249,8 @@ class Broker:
     def session_receive(
         self, path: str, session_id: str, session_token: str, max_count: int = 1, *, delete: bool = False
     ) -> list[BrokerMessage]:
-        _check_count(max_count)
-        return self._entity(path).session_receive(session_id, session_token, max_count, self.clock.now(),
-                                                  delete=delete)
+        count = self._count(max_count)
+        return self._entity(path).session_receive(session_id, session_token, count, self.clock.now(), delete=delete)
 
     def renew_session_lock(self, path: str, session_id: str, session_token: str) -> float:
         return self._entity(path).renew_session_lock(session_id, session_token, self.clock.now())
@@ -253,8 +269,3 @@ class Broker:
 
     def sessions(self, path: str) -> list[SessionSnapshot]:
         return self._entity(path).sessions()
-
-
-def _check_count(max_count: int) -> None:
-    if max_count < 1:
-        raise ValidationError("max_messages", f"must be at least 1, got {max_count}")

@@ -164,6 +164,9 @@ class QueueEntity:
 
     def add(self, message: BrokerMessage, now: float) -> int:
         """Store a checked message; returns its sequence number (the original's, for a duplicate)."""
+        if message.sequence_number:
+            # Already stored once (a caller passed the same object twice): keep an independent copy.
+            message = message.snapshot()
         window = self.options.duplicate_detection_window
         if window is not None and message.message_id is not None:
             self._forget_old_ids(now - window.total_seconds())

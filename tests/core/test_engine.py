@@ -9,6 +9,7 @@ import pytest
 from queue_runtime import QueueOptions
 from queue_runtime.broker import Broker, BrokerLimits, BrokerMessage, ManualClock, dead_letter_path
 from queue_runtime.errors import (
+    BatchTooLargeError,
     MessageLockLostError,
     MessageNotFoundError,
     MessageTooLargeError,
@@ -303,6 +304,17 @@ def test_size_limits(clock: ManualClock) -> None:
         broker.send("q", [msg(b"x" * 6)])
 
 
+def test_batch_limits_are_engine_settings(clock: ManualClock) -> None:
+    broker = Broker(clock, limits=BrokerLimits(max_batch_messages=3))
+    broker.create_queue("q")
+    with pytest.raises(BatchTooLargeError):
+        broker.send("q", [msg()] * 4)
+    broker.send("q", [msg()] * 3)
+    broker.send("q", [msg()] * 3)
+    assert len(broker.receive("q", 100)) == 3  # a larger request gets the limit
+    assert len(broker.peek("q", 1, 100)) == 3
+
+
 def test_a_batch_is_all_or_nothing(clock: ManualClock) -> None:
     broker = Broker(clock, limits=BrokerLimits(max_message_size=10))
     broker.create_queue("q")
@@ -463,7 +475,8 @@ def test_listeners_hear_about_new_messages(clock: ManualClock) -> None:
 def test_a_deep_queue_is_received_from_the_head(clock: ManualClock) -> None:
     """Not a timing test: checks that receiving from a deep queue only touches the head (heap discipline)."""
     broker = make(clock)
-    broker.send("q", [msg(str(i).encode()) for i in range(50_000)])
+    for start in range(0, 50_000, 1000):
+        broker.send("q", [msg(str(i).encode()) for i in range(start, start + 1000)])
     got = broker.receive("q", 3)
     assert bodies(got) == [b"0", b"1", b"2"]
     assert broker.get_queue("q").active_count == 49_997

@@ -103,7 +103,6 @@ async def delete_queue(request: web.Request) -> web.Response:
 async def send(request: web.Request) -> web.Response:
     queue = queue_of(request)
     body = await parse(request, SendRequest)
-    _check_batch(request, len(body.messages))
     broker = await _before(request, "send", queue)
     return encode(SendResponse(sequence_numbers=broker.send(queue, [m.to_broker() for m in body.messages])))
 
@@ -111,7 +110,6 @@ async def send(request: web.Request) -> web.Response:
 async def schedule(request: web.Request) -> web.Response:
     queue = queue_of(request)
     body = await parse(request, ScheduleRequest)
-    _check_batch(request, len(body.messages))
     broker = await _before(request, "schedule", queue)
     records = [SendMessage.to_broker(m) for m in body.messages]
     return encode(SendResponse(sequence_numbers=broker.schedule(queue, records, body.at.timestamp())))
@@ -130,9 +128,8 @@ async def receive(request: web.Request) -> web.Response:
     body = await parse(request, ReceiveRequest)
     broker = await _before(request, "receive", queue)
     path = path_of(queue, body.dead_letter)
-    count = min(body.max_messages, request.app[SETTINGS].max_batch_size)
     found = await request.app[WAITER].wait_for(
-        path, lambda: broker.receive(path, count, delete=body.receive_and_delete), body.timeout
+        path, lambda: broker.receive(path, body.max_messages, delete=body.receive_and_delete), body.timeout
     )
     return _messages(found)
 
@@ -141,14 +138,12 @@ async def peek(request: web.Request) -> web.Response:
     queue = queue_of(request)
     body = await parse(request, PeekRequest)
     broker = await _before(request, "peek", queue)
-    count = min(body.max_messages, request.app[SETTINGS].max_batch_size)
-    return _messages(broker.peek(path_of(queue, body.dead_letter), body.from_sequence, count))
+    return _messages(broker.peek(path_of(queue, body.dead_letter), body.from_sequence, body.max_messages))
 
 
 async def receive_deferred(request: web.Request) -> web.Response:
     queue = queue_of(request)
     body = await parse(request, ReceiveDeferredRequest)
-    _check_batch(request, len(body.sequence_numbers))
     broker = await _before(request, "receive_deferred", queue)
     found = broker.receive_deferred(
         queue, body.sequence_numbers, session_id=body.session_id, session_token=body.session_token
@@ -264,10 +259,9 @@ async def session_receive(request: web.Request) -> web.Response:
     queue, session_id = _session_of(request)
     body = await parse(request, SessionReceiveRequest)
     broker = await _before(request, "session_receive", queue)
-    count = min(body.max_messages, request.app[SETTINGS].max_batch_size)
     token = body.session_token
     found = await request.app[WAITER].wait_for(
-        queue, lambda: broker.session_receive(queue, session_id, token, count), body.timeout
+        queue, lambda: broker.session_receive(queue, session_id, token, body.max_messages), body.timeout
     )
     return _messages(found)
 
