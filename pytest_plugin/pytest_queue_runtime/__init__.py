@@ -1,1 +1,21 @@
-"""pytest plugin for queue_runtime: --queue-provider and the queue_client fixture."""
+"""pytest plugin for queue_runtime: ``--queue-provider`` and the queue fixtures (``queue_client``,
+``queue_name``, ``session_queue_name``, ``queue_clock``, ``queue_faults``, ``queue_emulator``,
+``queue_message_factory``,
+``queue_client_factory``). See docs/pytest-plugin.md."""
+
+from .config import QueueRuntimeConfig
+from .factories import QueueClientFactory, QueueClock, QueueNameFactory
+from .messages import QueueMessageFactory
+from .names import unique_queue_name
+from .targets import EmulatorHandle, ProviderTarget
+
+__all__ = [
+    "EmulatorHandle",
+    "ProviderTarget",
+    "QueueClientFactory",
+    "QueueClock",
+    "QueueMessageFactory",
+    "QueueNameFactory",
+    "QueueRuntimeConfig",
+    "unique_queue_name",
+]

@@ -1,0 +1,197 @@
+"""The plugin's settings: each one from the command line, else the ini file, else an environment variable,
+else its default, read once into a frozen :class:`QueueRuntimeConfig`.
+
+Every option is declared twice with one help text (pytest-postgresql's convention): ``--queue-x`` on the
+command line and ``queue_x`` in ``[pytest]``/``[tool.pytest.ini_options]``.
+The environment variable is ``QUEUE_X``.
+A wrong value stops the run before collection with one line that says what is allowed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+import pytest
+
+__all__ = [
+    "BUILTIN_PROVIDERS",
+    "OPTIONS",
+    "Option",
+    "QueueRuntimeConfig",
+    "add_options",
+    "get_config",
+    "read_config",
+]
+
+BUILTIN_PROVIDERS = ("memory", "emulator", "sqs", "servicebus")
+_FACTORY_PATH = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
+_EMULATOR_MODES = ("inprocess", "subprocess")
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    dest: str
+    help: str
+    default: str
+    metavar: str
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.dest.replace("_", "-")
+
+    @property
+    def env(self) -> str:
+        return self.dest.upper()
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option(
+        "queue_provider",
+        "Provider(s) the queue fixtures talk to: memory, emulator, sqs, servicebus, a name registered in the "
+        "'queue_runtime.providers' entry-point group, or package.module:factory. A comma-separated list runs "
+        "every queue test once per provider.",
+        "memory",
+        "NAME[,NAME...]",
+    ),
+    Option(
+        "queue_emulator",
+        "How emulator mode reaches the emulator: 'inprocess' (start it in a background thread on a free "
+        "loopback port), 'subprocess' (run the queue-emulator command as a child process) or the http(s) URL "
+        "of an emulator that is already running.",
+        "inprocess",
+        "inprocess|subprocess|URL",
+    ),
+    Option(
+        "queue_emulator_clock",
+        "Clock of an emulator the plugin starts: 'manual' (tests move time with queue_clock) or 'system'.",
+        "manual",
+        "manual|system",
+    ),
+    Option(
+        "queue_sqs_endpoint",
+        "SQS endpoint URL for --queue-provider=sqs (moto, LocalStack, ElasticMQ). Empty: start moto's "
+        "ThreadedMotoServer on a free loopback port.",
+        "",
+        "URL",
+    ),
+    Option(
+        "queue_sqs_region",
+        "AWS region for --queue-provider=sqs.",
+        "us-east-1",
+        "REGION",
+    ),
+    Option(
+        "queue_servicebus_connection_string",
+        "Azure Service Bus connection string for --queue-provider=servicebus (the emulator's AMQP front "
+        "takes 'Endpoint=sb://127.0.0.1;...;UseDevelopmentEmulator=true').",
+        "",
+        "STRING",
+    ),
+    Option(
+        "queue_conformance_report",
+        "Write a conformance report to PATH.json and PATH.md: capabilities declared, each contract test's "
+        "outcome, and mismatches (declared but failing, undeclared but passing).",
+        "",
+        "PATH",
+    ),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class QueueRuntimeConfig:
+    providers: tuple[str, ...]
+    emulator: str
+    emulator_clock: Literal["manual", "system"]
+    sqs_endpoint: str | None
+    sqs_region: str
+    servicebus_connection_string: str | None
+    conformance_report: str | None
+
+    @property
+    def emulator_url(self) -> str | None:
+        """The URL of an emulator to use as it is, or None when the plugin starts one."""
+        return None if self.emulator in _EMULATOR_MODES else self.emulator
+
+
+def add_options(parser: pytest.Parser) -> None:
+    group = parser.getgroup("queue_runtime", "queue_runtime: queue providers, emulator and contract suite")
+    for option in OPTIONS:
+        text = f"{option.help} [ini: {option.dest}; env: {option.env}; default: {option.default or 'empty'}]"
+        group.addoption(option.flag, action="store", dest=option.dest, metavar=option.metavar, help=text)
+        parser.addini(option.dest, text, default="")
+
+
+def _raw(config: pytest.Config, option: Option) -> str:
+    """CLI, then ini, then the environment, then the default."""
+    cli = config.getoption(option.dest, default=None)
+    if cli not in (None, ""):
+        return str(cli).strip()
+    ini = config.getini(option.dest)
+    if isinstance(ini, str) and ini.strip():
+        return ini.strip()
+    env = os.environ.get(option.env, "").strip()
+    return env or option.default
+
+
+def _check_provider(name: str, registered: list[str]) -> None:
+    if name in BUILTIN_PROVIDERS or name in registered or _FACTORY_PATH.fullmatch(name):
+        return
+    allowed = ", ".join(sorted({*BUILTIN_PROVIDERS, *registered}))
+    raise pytest.UsageError(
+        f"--queue-provider: {name!r} is not a provider; allowed: {allowed}, or package.module:factory"
+    )
+
+
+def read_config(config: pytest.Config) -> QueueRuntimeConfig:
+    """Read and check every option. Raises ``pytest.UsageError`` (one line) for a wrong value."""
+    from queue_runtime.providers import registered_names
+
+    values = {option.dest: _raw(config, option) for option in OPTIONS}
+    providers = tuple(dict.fromkeys(p.strip() for p in values["queue_provider"].split(",") if p.strip()))
+    if not providers:
+        raise pytest.UsageError("--queue-provider: empty; allowed: " + ", ".join(BUILTIN_PROVIDERS))
+    registered = registered_names()
+    for name in providers:
+        _check_provider(name, registered)
+    emulator = values["queue_emulator"]
+    if emulator not in _EMULATOR_MODES and not re.fullmatch(r"https?://[^\s/]+(/\S*)?", emulator):
+        raise pytest.UsageError(
+            f"--queue-emulator: {emulator!r} is not allowed; "
+            "use inprocess, subprocess or an http(s)://host:port URL"
+        )
+    clock = values["queue_emulator_clock"]
+    if clock not in ("manual", "system"):
+        raise pytest.UsageError(f"--queue-emulator-clock: {clock!r} is not allowed; use manual or system")
+    endpoint = values["queue_sqs_endpoint"] or None
+    if endpoint is not None and not re.fullmatch(r"https?://\S+", endpoint):
+        raise pytest.UsageError(f"--queue-sqs-endpoint: {endpoint!r} is not an http(s) URL")
+    connection = values["queue_servicebus_connection_string"] or None
+    if "servicebus" in providers and connection is None:
+        raise pytest.UsageError(
+            "--queue-provider=servicebus needs --queue-servicebus-connection-string "
+            "(or ini queue_servicebus_connection_string, or env QUEUE_SERVICEBUS_CONNECTION_STRING)"
+        )
+    return QueueRuntimeConfig(
+        providers=providers,
+        emulator=emulator.rstrip("/"),
+        emulator_clock="manual" if clock == "manual" else "system",
+        sqs_endpoint=endpoint,
+        sqs_region=values["queue_sqs_region"],
+        servicebus_connection_string=connection,
+        conformance_report=values["queue_conformance_report"] or None,
+    )
+
+
+_CONFIG_KEY = pytest.StashKey[QueueRuntimeConfig]()
+
+
+def get_config(config: pytest.Config) -> QueueRuntimeConfig:
+    """The settings of this run (read once, at configure time)."""
+    found = config.stash.get(_CONFIG_KEY, None)
+    if found is None:
+        found = read_config(config)
+        config.stash[_CONFIG_KEY] = found
+    return found

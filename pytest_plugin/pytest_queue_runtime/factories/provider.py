@@ -1,0 +1,129 @@
+"""``queue_target``: the provider the queue fixtures talk to, built once per session (and per provider when
+``--queue-provider`` lists several). Every branch ends in the same :class:`ProviderTarget` shape."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from queue_runtime import (
+    AwsSqsConfig,
+    EmulatorConfig,
+    InMemoryConfig,
+    PluginProviderConfig,
+    QueueConfig,
+    QueueProvider,
+)
+from queue_runtime.errors import ConfigurationError
+from queue_runtime.providers import create_provider
+
+from ..config import QueueRuntimeConfig, get_config
+from ..targets import EmulatorHandle, ProviderTarget
+from ._signature import depends_on
+
+__all__ = ["queue_target"]
+
+
+def _memory_target() -> ProviderTarget:
+    from queue_runtime.broker import Broker, ManualClock
+    from queue_runtime.providers.memory import InMemoryProvider
+
+    # One engine for the session: every client of a test (competing consumers, a second session receiver)
+    # must see the same queues. Names are unique per test, so tests never see each other's messages.
+    settings = InMemoryConfig(clock="manual")
+    broker = Broker(ManualClock())
+
+    async def open_provider() -> QueueProvider:
+        return InMemoryProvider(settings, broker=broker)
+
+    return ProviderTarget("memory", open_provider, QueueConfig(provider=settings), "in-process engine")
+
+
+def _from_config(name: str, provider: Any, description: str) -> ProviderTarget:
+    async def open_provider() -> QueueProvider:
+        return await create_provider(provider)
+
+    return ProviderTarget(name, open_provider, QueueConfig(provider=provider), description)
+
+
+def _emulator_target(handle: EmulatorHandle) -> ProviderTarget:
+    from queue_runtime.providers.emulator import EmulatorProvider
+
+    settings = EmulatorConfig(url=handle.url)
+
+    async def open_provider() -> QueueProvider:
+        # connect() reads the server's limits and clock mode, so the declared capabilities are the server's.
+        return await EmulatorProvider.connect(settings)
+
+    return ProviderTarget(
+        "emulator", open_provider, QueueConfig(provider=settings), f"{handle.mode} at {handle.url}"
+    )
+
+
+def _sqs_target(endpoint: str, region: str) -> ProviderTarget:
+    settings = AwsSqsConfig(
+        endpoint_url=endpoint,
+        region=region,
+        access_key_id="testing",
+        secret_access_key="testing",
+    )
+    return _from_config("sqs", settings, f"endpoint {endpoint}")
+
+
+def _servicebus_target(connection_string: str) -> ProviderTarget:
+    from queue_runtime import _config
+
+    config_type = getattr(_config, "ServiceBusConfig", None)
+    if config_type is None:
+        raise ConfigurationError(
+            "--queue-provider=servicebus: this queue_runtime has no ServiceBusConfig yet "
+            "(install a version with the servicebus provider)"
+        )
+    return _from_config("servicebus", config_type(connection_string=connection_string), "Azure Service Bus")
+
+
+def _start_moto() -> tuple[str, Callable[[], None]]:
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    return f"http://{host}:{port}", server.stop
+
+
+def _build(name: str, settings: QueueRuntimeConfig, request: pytest.FixtureRequest, stack: list[Any]) -> Any:
+    if name == "memory":
+        return _memory_target()
+    if name == "emulator":
+        return _emulator_target(request.getfixturevalue("queue_emulator"))
+    if name == "sqs":
+        endpoint = settings.sqs_endpoint
+        if endpoint is None:
+            endpoint, stop = _start_moto()
+            stack.append(stop)
+        return _sqs_target(endpoint, settings.sqs_region)
+    if name == "servicebus":
+        assert settings.servicebus_connection_string is not None
+        return _servicebus_target(settings.servicebus_connection_string)
+    return _from_config(name, PluginProviderConfig(name=name), "third-party adapter")
+
+
+def queue_target(provider_name_fixture: str = "queue_provider_name") -> Any:
+    """A session fixture building the :class:`ProviderTarget` for the provider named by
+    ``provider_name_fixture``. Whatever it started (moto, for example) is stopped at the end of the
+    session, newest first."""
+
+    @pytest.fixture(scope="session")
+    @depends_on(provider_name_fixture)
+    def queue_target_fixture(request: pytest.FixtureRequest, **deps: Any) -> Iterator[ProviderTarget]:
+        name: str = deps[provider_name_fixture]
+        stack: list[Callable[[], None]] = []
+        try:
+            yield _build(name, get_config(request.config), request, stack)
+        finally:
+            while stack:
+                stack.pop()()
+
+    return queue_target_fixture

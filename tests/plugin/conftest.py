@@ -1,0 +1,3 @@
+"""The plugin tests use pytester for small inline projects."""
+
+pytest_plugins = ["pytester"]
