@@ -54,6 +54,7 @@ class Capabilities:
     max_message_size: int = 256 * 1024
     dead_letter: bool = False
     scheduling: bool = False
+    cancel_scheduled: bool = False
     deferral: bool = False
     peek: bool = False
     lock_renewal: bool = False

@@ -31,6 +31,7 @@ async def test_scheduled_message_appears_at_its_time(
 
 
 @pytest.mark.requires_capability("scheduling")
+@pytest.mark.requires_capability("cancel_scheduled")
 async def test_cancelled_scheduled_message_never_appears(
     queue_client: QueueClient, queue_name: str, timeline: Timeline
 ) -> None:

@@ -390,6 +390,7 @@ def _capabilities(info: dict[str, Any] | None) -> Capabilities:
         max_message_size=int(info["max_message_size"]) if info else _DEFAULT_MESSAGE_SIZE,
         dead_letter=True,
         scheduling=True,
+        cancel_scheduled=True,
         deferral=True,
         peek=True,
         lock_renewal=True,

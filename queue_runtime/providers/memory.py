@@ -130,6 +130,7 @@ class InMemoryProvider(QueueProvider):
             max_message_size=broker.limits.max_message_size,
             dead_letter=True,
             scheduling=True,
+            cancel_scheduled=True,
             deferral=True,
             peek=True,
             lock_renewal=True,

@@ -205,6 +205,7 @@ class ServiceBusProvider(QueueProvider):
             max_message_size=config.max_message_size,
             dead_letter=True,
             scheduling=True,
+            cancel_scheduled=True,
             deferral=True,
             peek=True,
             lock_renewal=True,

@@ -312,10 +312,11 @@ def map_exceptions(
 
 
 def wait_time_seconds(remaining: float, cap: int = MAX_WAIT_SECONDS) -> int:
-    """``WaitTimeSeconds`` for one ReceiveMessage: the remaining wait rounded UP to seconds, 0 to cap."""
+    """``WaitTimeSeconds`` for one ReceiveMessage: the remaining wait rounded DOWN to whole seconds (0 to cap),
+    so a receive never waits longer than asked; under a second left means one short poll."""
     if remaining <= 0:
         return 0
-    return max(0, min(cap, math.ceil(remaining)))
+    return max(0, min(cap, math.floor(remaining)))
 
 
 def _attribute_bytes(name: str, value: str) -> int:
@@ -489,7 +490,8 @@ class SqsProvider(QueueProvider):
             session_accept_specific=False,
             session_state=False,
             max_batch_size=MAX_BATCH,
-            max_message_size=SQS_MAX_MESSAGE_SIZE - METADATA_RESERVE,
+            # The declared limit must hold for ANY body: binary ones travel base64 (4/3 the size).
+            max_message_size=(SQS_MAX_MESSAGE_SIZE - METADATA_RESERVE) * 3 // 4,
             dead_letter=config.enable_dead_letter_queue,
             scheduling=not self._fifo,
             deferral=False,
@@ -951,7 +953,7 @@ class SqsProvider(QueueProvider):
             while True:
                 wait = wait_time_seconds(deadline - time.monotonic(), self._wait_cap)
                 found = await self._poll(info, url, dead_letter, min(max_messages, MAX_BATCH), wait)
-                if found or time.monotonic() >= deadline:
+                if found or wait == 0 or time.monotonic() >= deadline:
                     return found
 
     def _dead_letter_url(self, info: _QueueInfo) -> str:
@@ -1206,7 +1208,7 @@ class SqsProvider(QueueProvider):
                 mine = [m for m in found if _group_of(m) == group]
                 await self._release([m for m in found if _group_of(m) != group], info.name)
                 return SqsSession(self, info, SessionId(found[0].session_id or group or "?"), mine)
-            if time.monotonic() >= deadline:
+            if wait == 0 or time.monotonic() >= deadline:
                 return None
 
     async def _release(self, messages: Sequence[ReceivedMessage], queue: QueueName) -> None:
@@ -1361,7 +1363,7 @@ class SqsSession(SessionProvider):
             if mine:
                 self._adopt(mine)
                 return self._deliver(max_messages)
-            if time.monotonic() >= deadline:
+            if wait == 0 or time.monotonic() >= deadline:
                 return []
 
     def _own(self, receipt: ReceiptHandle) -> None:

@@ -39,7 +39,7 @@ ZERO = timedelta(0)
 def test_capabilities(make_provider: MakeProvider) -> None:
     standard = make_provider().capabilities
     assert (standard.provider, standard.sessions, standard.max_batch_size) == ("sqs", SessionSupport.NONE, 10)
-    assert standard.max_message_size == 1024 * 1024 - 4096
+    assert standard.max_message_size == (1024 * 1024 - 4096) * 3 // 4
     assert standard.dead_letter and standard.scheduling and standard.lock_renewal and standard.ttl
     assert not (standard.peek or standard.deferral or standard.clock_control or standard.duplicate_detection)
     fifo = make_provider(fifo=True).capabilities
@@ -156,9 +156,9 @@ async def test_the_registry_builds_it(moto_endpoint: str) -> None:
 
 @pytest.mark.parametrize(
     ("remaining", "expected"),
-    [(-1, 0), (0, 0), (0.001, 1), (0.5, 1), (1.0, 1), (1.2, 2), (19.5, 20), (75, 20)],
+    [(-1, 0), (0, 0), (0.001, 0), (0.5, 0), (1.0, 1), (1.2, 1), (19.5, 19), (75, 20)],
 )
-def test_wait_time_rounds_sub_seconds_up_and_caps_at_twenty(remaining: float, expected: int) -> None:
+def test_wait_time_rounds_down_and_caps_at_twenty(remaining: float, expected: int) -> None:
     assert wait_time_seconds(remaining) == expected
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 from .codec import AmqpDecodeError, encode_into
@@ -236,6 +237,28 @@ class FrameReader:
             # Compacting once per feed, not once per frame, keeps many small frames linear in cost.
             del self._buffer[:pos]
         return items
+
+    def iter_feed(self, data: bytes | bytearray | memoryview) -> Iterator[Frame | ProtocolHeader]:
+        """Like :meth:`feed`, but parse lazily, one item per step.
+
+        A server reading a pipelining client needs this: bytes after a SASL exchange are a protocol header,
+        which :meth:`expect_protocol_header` can only announce once the SASL frame before it has been handled.
+        """
+        if self._error is not None:
+            raise self._error
+        self._buffer += data
+        pos = 0
+        try:
+            while True:
+                item, pos = self._next(pos)
+                if item is None:
+                    return
+                yield item
+        except FramingError as exc:
+            self._error = exc
+            raise
+        finally:
+            del self._buffer[:pos]
 
     def _next(self, pos: int) -> tuple[Frame | ProtocolHeader | None, int]:
         buf = self._buffer

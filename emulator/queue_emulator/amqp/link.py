@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -196,13 +195,3 @@ class OutgoingLink(Link):
             self.session.track(OutgoingDelivery(self, delivery_id, lock_token))
         return delivery_id
 
-
-def on_close_callback(link: Link, callback: Callable[[], None]) -> None:
-    """Run ``callback`` once when the link detaches."""
-    original = link.on_detached
-
-    def wrapped() -> None:
-        original()
-        callback()
-
-    link.on_detached = wrapped  # type: ignore[method-assign]

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from queue_runtime.broker import Broker, BrokerMessage, MessageState
+from queue_runtime.broker import Broker, BrokerMessage
 from queue_runtime.errors import MessageLockLostError, QueueError, SessionLockLostError
 
-from .codec import AmqpDecodeError, decode, encode_into
+from .codec import AmqpDecodeError, encode_into
 from .errors import AmqpFault, ServiceBusCondition, fault_from_engine
 from .message import AmqpMessage, BodySection
 from .performatives import AmqpValue, Data, ErrorCondition, Header, Properties
@@ -466,11 +466,3 @@ def settle(broker: Broker, path: str, token: str, outcome: str, **details: Any) 
     else:  # pragma: no cover - the link layer only passes the four above
         raise MessageLockLostError(f"unknown settlement {outcome!r}")
 
-
-def message_state_is_locked(message: BrokerMessage) -> bool:
-    return message.state is MessageState.LOCKED
-
-
-def decode_value(payload: bytes) -> Any:
-    value, _ = decode(payload)
-    return value

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .errors import AmqpFault
 from .performatives import (
@@ -58,17 +58,13 @@ class Session:
     def send(self, performative: Performative) -> None:
         self.connection.send(performative, channel=self.channel)
 
-    def _session_flow_fields(self) -> dict[str, int]:
-        return {
-            "next_incoming_id": self.next_incoming_id,
-            "incoming_window": self.incoming_window,
-            "next_outgoing_id": self.next_outgoing_id,
-            "outgoing_window": OUTGOING_WINDOW,
-        }
+    def _session_flow(self, **link_fields: Any) -> Flow:
+        return Flow(next_incoming_id=self.next_incoming_id, incoming_window=self.incoming_window,
+                    next_outgoing_id=self.next_outgoing_id, outgoing_window=OUTGOING_WINDOW, **link_fields)
 
     def send_link_flow(self, link: Link, *, delivery_count: int, link_credit: int, drain: bool = False) -> None:
-        self.send(Flow(handle=link.handle, delivery_count=delivery_count, link_credit=link_credit,
-                       drain=drain or None, **self._session_flow_fields()))
+        self.send(self._session_flow(handle=link.handle, delivery_count=delivery_count, link_credit=link_credit,
+                                     drain=drain or None))
 
     def send_delivery(self, link: Link, tag: bytes, payload: bytes, *, settled: bool) -> int:
         delivery_id = self.next_delivery_id
@@ -146,7 +142,7 @@ class Session:
             self.window_open.set()
         if flow.handle is None:
             if flow.echo:
-                self.send(Flow(**self._session_flow_fields()))
+                self.send(self._session_flow())
             return
         link = self.links.get(flow.handle)
         if link is None:
@@ -168,7 +164,7 @@ class Session:
         link.on_transfer(transfer, payload)
         if self.incoming_window < INCOMING_WINDOW // 2:
             self.incoming_window = INCOMING_WINDOW
-            self.send(Flow(**self._session_flow_fields()))
+            self.send(self._session_flow())
 
     def on_disposition(self, disposition: Disposition) -> None:
         if disposition.role != Role.RECEIVER:

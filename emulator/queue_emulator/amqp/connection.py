@@ -1,0 +1,413 @@
+"""One AMQP connection: protocol headers, SASL, open/close, heartbeats and idle timeout, frame dispatch.
+
+Frames are handled one at a time in the read loop; sending never awaits (``writer.write`` buffers), so frames of
+one transfer are never interleaved with others. Only credit-driven delivery and session accept run as tasks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from queue_runtime.broker import Broker
+from queue_runtime.broker.waiting import BrokerWaiter
+
+from .cbs import CbsNode
+from .errors import AmqpFault
+from .frames import (
+    AMQP_HEADER,
+    HEARTBEAT,
+    NO_MAX_FRAME_SIZE,
+    SASL_HEADER,
+    Frame,
+    FrameReader,
+    FramingError,
+    ProtocolHeader,
+    encode_frame,
+    encode_transfer_frames,
+)
+from .link import IncomingLink, Link, OutgoingLink
+from .performatives import (
+    Attach,
+    Begin,
+    Close,
+    Detach,
+    Disposition,
+    End,
+    Error,
+    ErrorCondition,
+    Flow,
+    Open,
+    Performative,
+    ReceiverSettleMode,
+    Role,
+    SaslCode,
+    SaslInit,
+    SaslMechanisms,
+    SaslOutcome,
+    SaslPerformative,
+    SenderSettleMode,
+    Source,
+    Transfer,
+)
+from .sasl import SASL_MECHANISMS, SaslPolicy
+from .servicebus import DOTNET_EPOCH_TICKS, ManagementNode, SessionRegistry, check_entity, parse_address
+from .session import Session
+from .types import Long, Symbol
+
+__all__ = ["Connection", "ServerContext"]
+
+log = logging.getLogger("queue_emulator.amqp")
+
+SESSION_FILTER = Symbol("com.microsoft:session-filter")
+LOCKED_UNTIL_UTC = Symbol("com.microsoft:locked-until-utc")
+LINK_TIMEOUT = Symbol("com.microsoft:timeout")
+DEFAULT_SESSION_WAIT = 60.0
+CHANNEL_MAX = 255
+
+
+@dataclass(slots=True)
+class ServerContext:
+    """What every connection of one server shares."""
+
+    broker: Broker
+    waiter: BrokerWaiter
+    sasl: SaslPolicy
+    cbs: CbsNode
+    management: ManagementNode
+    sessions: SessionRegistry
+    max_frame_size: int
+    idle_timeout: float | None
+    container_id: str
+
+
+class _Closed(Exception):
+    """The connection is finished; leave the read loop."""
+
+
+class Connection:
+    def __init__(self, context: ServerContext, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.ctx = context
+        self._reader = reader
+        self._writer = writer
+        self._frames = FrameReader()
+        self._state = "header"  # header -> sasl -> header -> open -> opened -> closed
+        self._sasl_done = False
+        self.peer_max_frame_size = 512
+        self._sessions: dict[int, Session] = {}  # by the peer's channel
+        self._ended: set[int] = set()
+        self._heartbeat: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        peer = writer.get_extra_info("peername")
+        self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+
+    # ------------------------------------------------------------------ output
+
+    def send(self, performative: Performative | SaslPerformative | None, *, channel: int = 0) -> None:
+        if self._writer.is_closing():
+            return
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("AMQP frame -> %s ch=%d %r", self.peer, channel, performative)
+        self._writer.write(encode_frame(performative, channel=channel))
+
+    def send_transfer(self, transfer: Transfer, payload: bytes, *, channel: int) -> int:
+        frames = encode_transfer_frames(transfer, payload, max_frame_size=self.peer_max_frame_size, channel=channel)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("AMQP frame -> %s ch=%d %r (+%d bytes, %d frames)", self.peer, channel, transfer,
+                      len(payload), len(frames))
+        if not self._writer.is_closing():
+            self._writer.write(b"".join(frames))
+        return len(frames)
+
+    async def drain(self) -> None:
+        with contextlib.suppress(ConnectionError):
+            await self._writer.drain()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def serve(self) -> None:
+        try:
+            while self._state != "closed":
+                data = await self._read()
+                if not data:
+                    break
+                for item in self._frames.iter_feed(data):
+                    self._handle(item)
+                    if self._state == "closed":
+                        break
+                await self.drain()
+        except FramingError as exc:
+            log.info("AMQP connection %s: framing error: %s", self.peer, exc)
+            self._close_with(Error(condition=exc.condition, description=exc.description))
+        except AmqpFault as fault:
+            log.info("AMQP connection %s closed: %s", self.peer, fault)
+            self._close_with(fault.to_error())
+        except TimeoutError:
+            log.info("AMQP connection %s idle for too long", self.peer)
+            self._close_with(Error(condition=ErrorCondition.RESOURCE_LIMIT_EXCEEDED,
+                                   description="local-idle-timeout expired"))
+        except _Closed:
+            pass
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        except Exception as exc:  # a bug must not take the server down: close this connection only
+            log.exception("AMQP connection %s failed", self.peer)
+            self._close_with(Error(condition=ErrorCondition.INTERNAL_ERROR, description=str(exc)[:200]))
+        finally:
+            await self._shutdown()
+
+    async def _read(self) -> bytes:
+        if self.ctx.idle_timeout is None or self._state not in ("opened",):
+            timeout = None if self._state == "opened" else 60.0
+        else:
+            timeout = self.ctx.idle_timeout
+        if timeout is None:
+            return await self._reader.read(65536)
+        async with asyncio.timeout(timeout):
+            return await self._reader.read(65536)
+
+    def _close_with(self, error: Error | None) -> None:
+        if self._state == "opened" or self._state == "open":
+            if self._state == "open":
+                self._send_open()
+            self.send(Close(error=error))
+        self._state = "closed"
+
+    async def _shutdown(self) -> None:
+        self._state = "closed"
+        for session in list(self._sessions.values()):
+            session.abort()
+        self._sessions.clear()
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+        for task in list(self._tasks):
+            task.cancel()
+        with contextlib.suppress(Exception):
+            await self.drain()
+            self._writer.close()
+            await self._writer.wait_closed()
+
+    def close_now(self) -> None:
+        """Server shutdown: close with connection:forced."""
+        if self._state == "opened":
+            self.send(Close(error=Error(condition=ErrorCondition.CONNECTION_FORCED, description="server shutdown")))
+        self._state = "closed"
+        self._reader.feed_eof()
+
+    # ------------------------------------------------------------------ dispatch
+
+    def _handle(self, item: Frame | ProtocolHeader) -> None:
+        if isinstance(item, ProtocolHeader):
+            self._on_header(item)
+            return
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("AMQP frame <- %s ch=%d %r (+%d bytes)", self.peer, item.channel, item.performative,
+                      len(item.payload))
+        performative = item.performative
+        if self._state == "sasl":
+            if not isinstance(performative, SaslInit):
+                raise _Closed()
+            self._on_sasl_init(performative)
+            return
+        if performative is None:
+            return  # heartbeat
+        if isinstance(performative, SaslPerformative):
+            raise AmqpFault(ErrorCondition.NOT_ALLOWED, "SASL frame outside SASL negotiation")
+        if self._state == "open":
+            if not isinstance(performative, Open):
+                raise AmqpFault(ErrorCondition.NOT_ALLOWED, f"expected open, got {type(performative).__name__}")
+            self._on_open(performative)
+            return
+        if isinstance(performative, Close):
+            self.send(Close())
+            self._state = "closed"
+            return
+        if isinstance(performative, Open):
+            raise AmqpFault(ErrorCondition.NOT_ALLOWED, "open received twice")
+        if isinstance(performative, Begin):
+            self._on_begin(item.channel, performative)
+            return
+        session = self._sessions.get(item.channel)
+        if session is None:
+            if item.channel in self._ended:
+                return  # the SDK may still detach links of a session it has just ended
+            raise AmqpFault(ErrorCondition.NOT_ALLOWED, f"frame on channel {item.channel} without a session")
+        if isinstance(performative, Transfer):
+            session.on_transfer(performative, item.payload)
+        elif isinstance(performative, Flow):
+            session.on_flow(performative)
+        elif isinstance(performative, Disposition):
+            session.on_disposition(performative)
+        elif isinstance(performative, Attach):
+            self._on_attach(session, performative)
+        elif isinstance(performative, Detach):
+            session.on_detach(performative)
+        elif isinstance(performative, End):
+            del self._sessions[item.channel]
+            self._ended.add(item.channel)
+            session.on_end()
+
+    def _on_header(self, header: ProtocolHeader) -> None:
+        if self._state != "header":
+            raise _Closed()
+        if header.is_sasl and not self._sasl_done and header.is_supported_version:
+            self._writer.write(SASL_HEADER)
+            self.send(SaslMechanisms(sasl_server_mechanisms=list(SASL_MECHANISMS)))
+            self._state = "sasl"
+            return
+        if header.is_amqp and header.is_supported_version:
+            self._writer.write(AMQP_HEADER)
+            self._state = "open"
+            return
+        # Unsupported protocol or version: answer with what we speak and hang up (transport section 2.2).
+        self._writer.write(AMQP_HEADER if self._sasl_done else SASL_HEADER)
+        raise _Closed()
+
+    def _on_sasl_init(self, init: SaslInit) -> None:
+        code = self.ctx.sasl.outcome(init)
+        self.send(SaslOutcome(code=code))
+        if code != SaslCode.OK:
+            raise _Closed()
+        self._sasl_done = True
+        self._state = "header"
+        self._frames.expect_protocol_header()
+
+    def _send_open(self) -> None:
+        self.send(Open(
+            container_id=self.ctx.container_id,
+            max_frame_size=self.ctx.max_frame_size,
+            channel_max=CHANNEL_MAX,
+            idle_timeout=None if self.ctx.idle_timeout is None else round(self.ctx.idle_timeout * 1000),
+        ))
+
+    def _on_open(self, open_: Open) -> None:
+        self.peer_max_frame_size = open_.max_frame_size if open_.max_frame_size is not None else NO_MAX_FRAME_SIZE
+        if self.peer_max_frame_size < 512:
+            raise AmqpFault(ErrorCondition.INVALID_FIELD, "max-frame-size below 512")
+        self._send_open()
+        self._frames.max_frame_size = self.ctx.max_frame_size
+        self._state = "opened"
+        if open_.idle_timeout:
+            self._heartbeat = asyncio.ensure_future(self._beat(open_.idle_timeout / 2000))
+
+    async def _beat(self, interval: float) -> None:
+        while self._state == "opened" and not self._writer.is_closing():
+            await asyncio.sleep(interval)
+            self._writer.write(HEARTBEAT)
+
+    # ------------------------------------------------------------------ sessions and links
+
+    def _on_begin(self, channel: int, begin: Begin) -> None:
+        if begin.remote_channel is not None:
+            raise AmqpFault(ErrorCondition.NOT_ALLOWED, "the emulator never begins sessions itself")
+        if channel in self._sessions:
+            raise AmqpFault(ErrorCondition.NOT_ALLOWED, f"channel {channel} already has a session")
+        if channel > CHANNEL_MAX:
+            raise AmqpFault(ErrorCondition.NOT_ALLOWED, f"channel {channel} is above channel-max {CHANNEL_MAX}")
+        self._ended.discard(channel)
+        session = Session(self, channel, begin, channel)
+        self._sessions[channel] = session
+        session.send(Begin(remote_channel=channel, next_outgoing_id=0, incoming_window=session.incoming_window,
+                           outgoing_window=0x7FFF_FFFF, handle_max=0xFFFF))
+
+    def _on_attach(self, session: Session, attach: Attach) -> None:
+        if attach.handle in session.links:
+            raise AmqpFault(ErrorCondition.HANDLE_IN_USE, f"handle {attach.handle} is already attached")
+        peer_is_sender = attach.role == Role.SENDER
+        terminus = attach.target if peer_is_sender else attach.source
+        address = parse_address(getattr(terminus, "address", None))
+        ctx = self.ctx
+        try:
+            if address is None:
+                raise AmqpFault(ErrorCondition.NOT_FOUND, f"no node at {getattr(terminus, 'address', None)!r}")
+            if address.kind != "cbs":
+                check_entity(ctx.broker, address)
+        except AmqpFault as fault:
+            session.refuse_attach(attach, fault.to_error())
+            return
+        from .nodes import CbsTarget, ManagementTarget, QueueSource, QueueTarget, ReplySource
+
+        if peer_is_sender:
+            if address.kind == "cbs":
+                node: Any = CbsTarget(ctx.cbs)
+            elif address.kind == "management":
+                node = ManagementTarget(ctx.management, address.path)
+            else:
+                node = QueueTarget(ctx.broker, address.path)
+            size = max(ctx.broker.limits.max_message_size * 2, 4 * 1024 * 1024)
+            incoming = IncomingLink(session, attach, session.allocate_handle(), node, size)
+            session.add_link(incoming)
+            session.send(Attach(name=attach.name, handle=incoming.handle, role=Role.RECEIVER,
+                                snd_settle_mode=attach.snd_settle_mode, rcv_settle_mode=ReceiverSettleMode.FIRST,
+                                source=attach.source, target=attach.target, max_message_size=size))
+            incoming.grant_credit()
+            return
+        if address.kind in ("cbs", "management"):
+            reply = ReplySource(address.kind, address.path)
+            self._attach_outgoing(session, attach, reply, settled=True)
+            return
+        delete = attach.snd_settle_mode == SenderSettleMode.SETTLED
+        source = attach.source
+        filters = dict(source.filters or {}) if isinstance(source, Source) else {}
+        if SESSION_FILTER not in filters:
+            queue = QueueSource(ctx.broker, ctx.waiter, ctx.sessions, address.path, delete=delete)
+            self._attach_outgoing(session, attach, queue, settled=delete)
+            return
+        requested = filters[SESSION_FILTER]
+        session_id = None if requested is None else str(requested)
+        wait_ms = self._link_timeout(attach)
+        task = asyncio.ensure_future(self._attach_session(session, attach, address.path, session_id, wait_ms,
+                                                          delete))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    @staticmethod
+    def _link_timeout(attach: Attach) -> float:
+        value = (attach.properties or {}).get(LINK_TIMEOUT)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value / 1000
+        return DEFAULT_SESSION_WAIT
+
+    async def _attach_session(self, session: Session, attach: Attach, path: str, session_id: str | None,
+                              timeout: float, delete: bool) -> None:
+        from .nodes import QueueSource, accept_session
+
+        try:
+            lease = await accept_session(self.ctx.broker, self.ctx.waiter, path, session_id, timeout)
+        except AmqpFault as fault:
+            if not session.ended:
+                session.refuse_attach(attach, fault.to_error())
+            return
+        if session.ended or self._state != "opened":
+            with contextlib.suppress(Exception):
+                self.ctx.broker.release_session(path, lease.session_id, lease.lock_token)
+            return
+        source = attach.source
+        assert isinstance(source, Source)
+        filters = dict(source.filters or {})
+        filters[SESSION_FILTER] = lease.session_id
+        echoed = Source(address=source.address, durable=source.durable, expiry_policy=source.expiry_policy,
+                        timeout=source.timeout, filters=filters, default_outcome=source.default_outcome,
+                        outcomes=source.outcomes, capabilities=source.capabilities)
+        ticks = DOTNET_EPOCH_TICKS + round(lease.locked_until * 10_000_000)
+        node = QueueSource(self.ctx.broker, self.ctx.waiter, self.ctx.sessions, path, delete=delete, lease=lease)
+        self._attach_outgoing(session, attach, node, settled=delete, source=echoed,
+                              properties={LOCKED_UNTIL_UTC: Long(ticks)})
+        await self.drain()
+
+    def _attach_outgoing(self, session: Session, attach: Attach, node: Any, *, settled: bool,
+                         source: Source | None = None, properties: dict[Any, Any] | None = None) -> Link:
+        link = OutgoingLink(session, attach, session.allocate_handle(), node, settled=settled)
+        session.add_link(link)
+        session.send(Attach(
+            name=attach.name, handle=link.handle, role=Role.SENDER,
+            snd_settle_mode=SenderSettleMode.SETTLED if settled else SenderSettleMode.UNSETTLED,
+            rcv_settle_mode=attach.rcv_settle_mode, source=source or attach.source, target=attach.target,
+            initial_delivery_count=0, max_message_size=self.ctx.broker.limits.max_message_size * 2,
+            properties=properties,
+        ))
+        return link
+

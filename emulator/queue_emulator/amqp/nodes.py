@@ -1,0 +1,306 @@
+"""Service Bus nodes behind links: queues (send and receive), ``$management`` and ``$cbs``."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from queue_runtime.broker import Broker, BrokerMessage, SessionLease
+from queue_runtime.broker.waiting import BrokerWaiter
+from queue_runtime.errors import QueueError
+
+from .cbs import CbsNode
+from .codec import AmqpDecodeError
+from .errors import AmqpFault, ServiceBusCondition, fault_from_engine
+from .link import IncomingLink, OutgoingDelivery, OutgoingLink
+from .message import AmqpMessage
+from .performatives import (
+    Accepted,
+    DeliveryState,
+    Error,
+    ErrorCondition,
+    Modified,
+    Rejected,
+    Released,
+)
+from .servicebus import (
+    BATCH_MESSAGE_FORMAT,
+    ManagementNode,
+    SessionRegistry,
+    from_amqp,
+    settle,
+    tag_for_lock_token,
+    to_amqp,
+    unpack_batch,
+)
+
+__all__ = ["CbsTarget", "ManagementTarget", "QueueSource", "QueueTarget", "ReplySource"]
+
+log = logging.getLogger("queue_emulator.amqp")
+
+DEAD_LETTER_REASON = "DeadLetterReason"
+DEAD_LETTER_DESCRIPTION = "DeadLetterErrorDescription"
+# How long one wait for messages lasts before the pump looks at its credit again.
+_PUMP_WAIT = 30.0
+
+
+def _rejected(fault: AmqpFault) -> Rejected:
+    return Rejected(error=fault.to_error())
+
+
+class QueueTarget:
+    """A sender link to a queue: each delivery (or batch) becomes engine messages."""
+
+    def __init__(self, broker: Broker, path: str) -> None:
+        self.broker = broker
+        self.path = path
+
+    def deliver(self, link: IncomingLink, payload: bytes, message_format: int) -> DeliveryState:
+        try:
+            if message_format == BATCH_MESSAGE_FORMAT:
+                messages = [from_amqp(m) for m in unpack_batch(payload)]
+            else:
+                messages = [from_amqp(AmqpMessage.decode(payload))]
+        except AmqpDecodeError as exc:
+            return _rejected(AmqpFault(ErrorCondition.DECODE_ERROR, f"undecodable message: {exc}"))
+        try:
+            self.broker.send(self.path, messages)
+        except QueueError as exc:
+            return _rejected(fault_from_engine(exc))
+        return Accepted()
+
+    def detached(self, link: IncomingLink) -> None:
+        pass
+
+
+class _RequestTarget:
+    """A request link (``$management``, ``$cbs``): answers go out on the reply link of the same session."""
+
+    reply_kind = ""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def answer(self, request: AmqpMessage) -> AmqpMessage:
+        raise NotImplementedError
+
+    def deliver(self, link: IncomingLink, payload: bytes, message_format: int) -> DeliveryState:
+        try:
+            request = AmqpMessage.decode(payload)
+        except AmqpDecodeError as exc:
+            return _rejected(AmqpFault(ErrorCondition.DECODE_ERROR, f"undecodable request: {exc}"))
+        reply_to = request.properties.reply_to if request.properties else None
+        reply_link = _find_reply_link(link, self.reply_kind, self.path, reply_to)
+        if reply_link is None:
+            return _rejected(AmqpFault(ErrorCondition.PRECONDITION_FAILED, "attach a reply link before sending"))
+        reply_link.send_message(self.answer(request))
+        return Accepted()
+
+    def detached(self, link: IncomingLink) -> None:
+        pass
+
+
+def _find_reply_link(link: IncomingLink, kind: str, path: str, reply_to: str | None) -> OutgoingLink | None:
+    candidates = [
+        other
+        for other in link.session.links.values()
+        if isinstance(other, OutgoingLink)
+        and isinstance(other.node, ReplySource)
+        and other.node.kind == kind
+        and other.node.path.lower() == path.lower()
+    ]
+    for candidate in candidates:
+        source = candidate.attach.source
+        target = candidate.attach.target
+        addresses = {getattr(source, "address", None), getattr(target, "address", None)}
+        if reply_to is not None and reply_to in addresses:
+            return candidate
+    return candidates[0] if candidates else None
+
+
+class ManagementTarget(_RequestTarget):
+    reply_kind = "management"
+
+    def __init__(self, node: ManagementNode, path: str) -> None:
+        super().__init__(path)
+        self.node = node
+
+    def answer(self, request: AmqpMessage) -> AmqpMessage:
+        return self.node.handle(self.path, request)
+
+
+class CbsTarget(_RequestTarget):
+    reply_kind = "cbs"
+
+    def __init__(self, node: CbsNode) -> None:
+        super().__init__("")
+        self.node = node
+
+    def answer(self, request: AmqpMessage) -> AmqpMessage:
+        return self.node.handle(request)
+
+
+class ReplySource:
+    """The response side of ``$management`` / ``$cbs``: replies are queued by the request target."""
+
+    def __init__(self, kind: str, path: str) -> None:
+        self.kind = kind
+        self.path = path
+
+    def credit_granted(self, link: OutgoingLink) -> None:
+        pass
+
+    def settled(self, delivery: OutgoingDelivery, state: DeliveryState | None) -> DeliveryState | None:
+        return state
+
+    def detached(self, link: OutgoingLink) -> None:
+        pass
+
+
+class QueueSource:
+    """A receiver link on a queue, its dead-letter queue, or one session of a session queue.
+
+    Credit drives delivery: whenever the peer has credit, messages are taken from the engine (peek-lock or
+    receive-and-delete) and sent; when there are none, the pump long-polls the engine through the waiter.
+    """
+
+    def __init__(
+        self,
+        broker: Broker,
+        waiter: BrokerWaiter,
+        registry: SessionRegistry,
+        path: str,
+        *,
+        delete: bool,
+        lease: SessionLease | None = None,
+    ) -> None:
+        self.broker = broker
+        self.waiter = waiter
+        self.registry = registry
+        self.path = path
+        self.delete = delete
+        self.lease = lease
+        self._pumping = False
+        self._tag = 0
+        if lease is not None:
+            registry.hold(path, lease.session_id, lease.lock_token)
+
+    # -- delivery
+
+    def _take(self, link: OutgoingLink) -> list[BrokerMessage] | None:
+        if link.credit <= 0 or link.detached:
+            return None
+        count = min(link.credit, 100)
+        if self.lease is not None:
+            return self.broker.session_receive(self.path, self.lease.session_id, self.lease.lock_token, count,
+                                               delete=self.delete)
+        return self.broker.receive(self.path, count, delete=self.delete)
+
+    def _send(self, link: OutgoingLink, messages: list[BrokerMessage]) -> None:
+        for message in messages:
+            payload = to_amqp(message, with_lock=not self.delete).encode()
+            if self.delete or message.lock_token is None:
+                self._tag += 1
+                link.transfer(self._tag.to_bytes(8, "big"), payload, settled=True)
+            else:
+                link.transfer(tag_for_lock_token(message.lock_token), payload, settled=False,
+                              lock_token=message.lock_token)
+
+    def _deliver_now(self, link: OutgoingLink) -> bool:
+        try:
+            messages = self._take(link)
+        except QueueError as exc:
+            link.close(fault_from_engine(exc).to_error())
+            return False
+        if messages:
+            self._send(link, messages)
+            return True
+        return False
+
+    def credit_granted(self, link: OutgoingLink) -> None:
+        self._deliver_now(link)
+        if link.credit > 0 and not self._pumping and not link.detached:
+            self._pumping = True
+            link.spawn(self._pump(link))
+
+    async def _pump(self, link: OutgoingLink) -> None:
+        try:
+            while link.credit > 0 and not link.detached and not self.waiter.closing:
+                await link.session.window_open.wait()
+                try:
+                    messages = await self.waiter.wait_for(self.path, lambda: self._take(link), _PUMP_WAIT)
+                except QueueError as exc:
+                    link.close(fault_from_engine(exc).to_error())
+                    return
+                if messages:
+                    self._send(link, messages)
+                    await link.session.connection.drain()
+        finally:
+            self._pumping = False
+
+    # -- settlement
+
+    def settled(self, delivery: OutgoingDelivery, state: DeliveryState | None) -> DeliveryState | None:
+        token = delivery.lock_token
+        if token is None:
+            return state
+        try:
+            if isinstance(state, Accepted):
+                settle(self.broker, self.path, token, "complete")
+            elif isinstance(state, Rejected):
+                reason, description = _dead_letter_details(state.error)
+                settle(self.broker, self.path, token, "dead-letter", reason=reason, description=description)
+                return Rejected()
+            elif isinstance(state, Modified):
+                changes = _properties(state.message_annotations)
+                outcome = "defer" if state.undeliverable_here else "abandon"
+                settle(self.broker, self.path, token, outcome, properties=changes)
+            else:
+                settle(self.broker, self.path, token, "abandon")
+                return state if isinstance(state, Released) else Released()
+        except QueueError as exc:
+            return _rejected(fault_from_engine(exc))
+        return state
+
+    def detached(self, link: OutgoingLink) -> None:
+        lease, self.lease = self.lease, None
+        if lease is None:
+            return
+        self.registry.drop(self.path, lease.session_id, lease.lock_token)
+        try:
+            self.broker.release_session(self.path, lease.session_id, lease.lock_token)
+        except QueueError:
+            pass  # already lost: nothing to release
+
+
+def _dead_letter_details(error: Error | Any) -> tuple[str | None, str | None]:
+    if not isinstance(error, Error):
+        return None, None
+    info = error.info or {}
+    reason = info.get(DEAD_LETTER_REASON)
+    description = info.get(DEAD_LETTER_DESCRIPTION, error.description)
+    return (None if reason is None else str(reason)), (None if description is None else str(description))
+
+
+def _properties(annotations: dict[Any, Any] | None) -> dict[str, Any] | None:
+    if not annotations:
+        return None
+    return {str(key): value for key, value in annotations.items()}
+
+
+async def accept_session(
+    broker: Broker, waiter: BrokerWaiter, path: str, session_id: str | None, timeout: float
+) -> SessionLease:
+    """Lock the named session, or wait up to ``timeout`` seconds for any session with messages."""
+    try:
+        if session_id is not None:
+            lease = broker.accept_session(path, session_id)
+        else:
+            lease = await waiter.wait_for(path, lambda: broker.accept_session(path, None), timeout)
+    except QueueError as exc:
+        raise fault_from_engine(exc) from exc
+    if lease is None:
+        raise AmqpFault(ServiceBusCondition.TIMEOUT, f"no session of '{path}' became available within {timeout:g} s",
+                        408)
+    return lease
+

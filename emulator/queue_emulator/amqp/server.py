@@ -1,0 +1,98 @@
+"""The AMQP 1.0 front of the emulator: an asyncio TCP server speaking Azure Service Bus.
+
+``AmqpServer(broker, waiter).start()`` listens on loopback; the unmodified ``azure-servicebus`` SDK connects with
+``Endpoint=sb://127.0.0.1:<port>;SharedAccessKeyName=...;SharedAccessKey=...;UseDevelopmentEmulator=true``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+
+from queue_runtime.broker import Broker
+from queue_runtime.broker.waiting import BrokerWaiter
+
+from .cbs import CbsNode, SasVerifier
+from .connection import Connection, ServerContext
+from .sasl import SaslPolicy
+from .servicebus import ManagementNode, SessionRegistry
+
+__all__ = ["DEFAULT_MAX_FRAME_SIZE", "AmqpServer"]
+
+log = logging.getLogger("queue_emulator.amqp")
+
+DEFAULT_MAX_FRAME_SIZE = 256 * 1024
+
+
+class AmqpServer:
+    def __init__(
+        self,
+        broker: Broker,
+        waiter: BrokerWaiter,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 5672,
+        sas_key_name: str | None = None,
+        sas_key: str | None = None,
+        max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
+        idle_timeout: float | None = None,
+    ) -> None:
+        sessions = SessionRegistry()
+        self.host = host
+        self._requested_port = port
+        self._context = ServerContext(
+            broker=broker,
+            waiter=waiter,
+            sasl=SaslPolicy(sas_key_name, sas_key),
+            cbs=CbsNode(SasVerifier(sas_key_name, sas_key)),
+            management=ManagementNode(broker, sessions),
+            sessions=sessions,
+            max_frame_size=max_frame_size,
+            idle_timeout=idle_timeout,
+            container_id=f"queue-emulator-{uuid.uuid4()}",
+        )
+        self._server: asyncio.Server | None = None
+        self._connections: set[Connection] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.port = port
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._accept, self.host, self._requested_port)
+        self.port = self._server.sockets[0].getsockname()[1]
+        log.info("AMQP front listening on %s:%d", self.host, self.port)
+
+    @property
+    def connection_count(self) -> int:
+        return len(self._connections)
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connection = Connection(self._context, reader, writer)
+        self._connections.add(connection)
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
+        try:
+            await connection.serve()
+        finally:
+            self._connections.discard(connection)
+            if task is not None:
+                self._tasks.discard(task)
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for connection in list(self._connections):
+            connection.close_now()
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=5)
+        if self._server is not None:
+            await self._server.wait_closed()
+            self._server = None
+
+    async def __aenter__(self) -> AmqpServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.close()
