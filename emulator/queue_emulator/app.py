@@ -13,10 +13,11 @@ from aiohttp import web
 from queue_runtime.broker import Broker, BrokerLimits, ManualClock, SystemClock
 from queue_runtime.broker.waiting import BrokerWaiter
 
+from .amqp.server import AmqpServer
 from .entities import load_entity_file
 from .faults import FaultInjector
 from .http_errors import error_middleware
-from .keys import BROKER, ENTITIES, FAULTS, OPENAPI, SETTINGS, STATS, WAITER
+from .keys import AMQP, BROKER, ENTITIES, FAULTS, OPENAPI, SETTINGS, STATS, WAITER
 from .openapi import build_openapi, encode_openapi
 from .routes import ROUTES, add_routes
 from .settings import EmulatorSettings
@@ -59,8 +60,25 @@ def _engine(given: Broker | None) -> Callable[[web.Application], AsyncIterator[N
         waiter = BrokerWaiter(broker)
         app[BROKER] = broker
         app[WAITER] = waiter
-        yield
-        waiter.close()
+        settings = app[SETTINGS]
+        amqp: AmqpServer | None = None
+        if settings.amqp:
+            amqp = AmqpServer(
+                broker,
+                waiter,
+                host=settings.host,
+                port=settings.amqp_port,
+                sas_key_name=settings.sas_key_name,
+                sas_key=settings.sas_key.get_secret_value() if settings.sas_key else None,
+            )
+            await amqp.start()
+            app[AMQP] = amqp
+        try:
+            yield
+        finally:
+            waiter.close()  # pending deliveries and long polls stop waiting first
+            if amqp is not None:
+                await amqp.close()
 
     return engine
 

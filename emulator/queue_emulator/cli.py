@@ -49,6 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-queues", type=int, help=helptext("max_queues"))
     parser.add_argument("--log-level", choices=["debug", "info", "warning", "error", "critical"],
                         help=helptext("log_level"))
+    parser.add_argument("--amqp", action=argparse.BooleanOptionalAction, default=None, help=helptext("amqp"))
+    parser.add_argument("--amqp-port", type=int, help=helptext("amqp_port"))
+    parser.add_argument("--sas-key-name", help=helptext("sas_key_name"))
+    parser.add_argument("--sas-key", help=helptext("sas_key").replace("default None", "default unset"))
     return parser
 
 
@@ -68,6 +72,9 @@ async def serve(settings: EmulatorSettings) -> None:
     print(f"  REST API   {server.url}/v1  (OpenAPI: {server.url}/v1/openapi.json)", flush=True)
     print(f"  dashboard  {server.url}/", flush=True)
     print(f"  clock      {settings.clock}; auto-create {'on' if settings.auto_create else 'off'}", flush=True)
+    if server.amqp_port is not None:
+        print(f"  AMQP 1.0   amqp://{settings.host}:{server.amqp_port} (Azure Service Bus)", flush=True)
+        print(f"  connection string  {server.servicebus_connection_string}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -90,7 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"queue-emulator: {exc.message}", file=sys.stderr, flush=True)
         return 2
     except OSError as exc:
-        print(f"queue-emulator: cannot listen on {settings.host}:{settings.port}: {exc.strerror}",
-              file=sys.stderr, flush=True)
+        print(f"queue-emulator: cannot listen on {settings.host} (HTTP port {settings.port}, AMQP port "
+              f"{settings.amqp_port if settings.amqp else 'off'}): {exc.strerror}", file=sys.stderr, flush=True)
         return 1
     return 0

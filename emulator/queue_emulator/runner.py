@@ -26,9 +26,12 @@ _START_TIMEOUT = 30.0
 
 class EmulatorThread:
     def __init__(self, settings: EmulatorSettings | None = None) -> None:
-        self.settings = settings or EmulatorSettings()
+        # Both fronts on free ports: several emulators (xdist workers) must never clash.
+        self.settings = (settings or EmulatorSettings()).model_copy(update={"port": 0, "amqp_port": 0})
         self.broker: Broker = build_broker(self.settings)
         self.url = ""
+        self.amqp_port: int | None = None
+        self.servicebus_connection_string: str | None = None
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
@@ -81,6 +84,8 @@ class EmulatorThread:
             self._ready.set()
             return
         self.url = server.url
+        self.amqp_port = server.amqp_port
+        self.servicebus_connection_string = server.servicebus_connection_string
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
         self._ready.set()

@@ -10,6 +10,7 @@ from aiohttp import web
 from queue_runtime.broker import Broker
 
 from .app import create_app
+from .keys import AMQP
 from .settings import EmulatorSettings
 
 __all__ = ["RunningServer", "start_server"]
@@ -23,6 +24,12 @@ class RunningServer:
     runner: web.AppRunner
     url: str
     port: int
+    settings: EmulatorSettings
+    amqp_port: int | None = None
+
+    @property
+    def servicebus_connection_string(self) -> str | None:
+        return None if self.amqp_port is None else self.settings.servicebus_connection_string(self.amqp_port)
 
     async def stop(self) -> None:
         await self.runner.cleanup()
@@ -48,4 +55,7 @@ async def start_server(
         await runner.cleanup()
         raise
     bound = runner.addresses[0][1]
-    return RunningServer(runner, _url(settings.host, bound), bound)
+    amqp = app.get(AMQP)
+    return RunningServer(
+        runner, _url(settings.host, bound), bound, settings, amqp_port=amqp.port if amqp is not None else None
+    )

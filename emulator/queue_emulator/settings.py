@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 __all__ = ["ENV_PREFIX", "EmulatorSettings"]
 
@@ -33,7 +33,12 @@ class EmulatorSettings(BaseModel):
     max_batch_size: int = Field(default=1000, ge=1, description="messages per send/receive/settle request")
     max_queues: int = Field(default=100_000, ge=1, description="queues the emulator will hold")
     log_level: LogLevel = Field(default="info", description="logging level")
-    amqp_port: int | None = Field(default=None, ge=0, le=65535, description="AMQP 1.0 front port (later)")
+    amqp: bool = Field(default=True, description="serve the Azure Service Bus AMQP 1.0 front")
+    amqp_port: int = Field(default=5672, ge=0, le=65535, description="AMQP 1.0 port; 0 picks a free one")
+    sas_key_name: str = Field(default="RootManageSharedAccessKey", description="SAS key name the AMQP front expects")
+    sas_key: SecretStr | None = Field(
+        default=None, description="SAS key: when set, tokens must be signed with it; unset accepts any token"
+    )
 
     @classmethod
     def resolve(cls, flags: Mapping[str, Any], environ: Mapping[str, str]) -> EmulatorSettings:
@@ -51,6 +56,14 @@ class EmulatorSettings(BaseModel):
             if env is not None and env != "":
                 values[name] = env.lower() if name in ("clock", "log_level") else env
         return cls.model_validate(values)
+
+    def servicebus_connection_string(self, amqp_port: int) -> str:
+        """What the azure-servicebus SDK connects with. A configured key is never shown: its place says so."""
+        key = "<your --sas-key>" if self.sas_key is not None else "any-key-works"
+        return (
+            f"Endpoint=sb://{self.host}:{amqp_port};SharedAccessKeyName={self.sas_key_name};SharedAccessKey={key};"
+            "UseDevelopmentEmulator=true"
+        )
 
     def env_name(self, field: str) -> str:
         return ENV_PREFIX + field.upper()

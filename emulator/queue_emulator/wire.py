@@ -122,6 +122,8 @@ class InfoResponse(BaseModel):
     max_request_size: int
     max_batch_size: int
     max_queues: int
+    amqp_port: int | None = None
+    servicebus_connection_string: str | None = None
 
 
 class QueueOptionsOut(QueueOptions):

@@ -26,7 +26,7 @@ __all__ = [
     "read_config",
 ]
 
-BUILTIN_PROVIDERS = ("memory", "emulator", "sqs", "servicebus")
+BUILTIN_PROVIDERS = ("memory", "emulator", "sqs", "sqs-fifo", "servicebus")
 _FACTORY_PATH = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
 _EMULATOR_MODES = ("inprocess", "subprocess")
 
@@ -50,7 +50,8 @@ class Option:
 OPTIONS: tuple[Option, ...] = (
     Option(
         "queue_provider",
-        "Provider(s) the queue fixtures talk to: memory, emulator, sqs, servicebus, a name registered in the "
+        "Provider(s) the queue fixtures talk to: memory, emulator, sqs (standard queues), sqs-fifo (FIFO queues, "
+        "emulated sessions), servicebus, a name registered in the "
         "'queue_runtime.providers' entry-point group, or package.module:factory. A comma-separated list runs "
         "every queue test once per provider.",
         "memory",
@@ -85,8 +86,8 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "queue_servicebus_connection_string",
-        "Azure Service Bus connection string for --queue-provider=servicebus (the emulator's AMQP front "
-        "takes 'Endpoint=sb://127.0.0.1;...;UseDevelopmentEmulator=true').",
+        "Azure Service Bus connection string for --queue-provider=servicebus. Empty: the azure-servicebus SDK "
+        "talks to the AMQP front of the emulator chosen by --queue-emulator.",
         "",
         "STRING",
     ),
@@ -169,11 +170,6 @@ def read_config(config: pytest.Config) -> QueueRuntimeConfig:
     if endpoint is not None and not re.fullmatch(r"https?://\S+", endpoint):
         raise pytest.UsageError(f"--queue-sqs-endpoint: {endpoint!r} is not an http(s) URL")
     connection = values["queue_servicebus_connection_string"] or None
-    if "servicebus" in providers and connection is None:
-        raise pytest.UsageError(
-            "--queue-provider=servicebus needs --queue-servicebus-connection-string "
-            "(or ini queue_servicebus_connection_string, or env QUEUE_SERVICEBUS_CONNECTION_STRING)"
-        )
     return QueueRuntimeConfig(
         providers=providers,
         emulator=emulator.rstrip("/"),

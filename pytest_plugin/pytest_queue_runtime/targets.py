@@ -118,6 +118,23 @@ class EmulatorHandle:
     mode: str
     clock_mode: str = "unknown"
     pid: int | None = None
+    _info: dict[str, Any] | None = None
+
+    def info(self) -> dict[str, Any]:
+        """The server's ``GET /v1/info`` (limits, clock, AMQP port), fetched once."""
+        if self._info is None:
+            import json
+            import urllib.request
+
+            with urllib.request.urlopen(f"{self.url}/v1/info", timeout=10) as answer:
+                self._info = json.loads(answer.read())
+        return self._info
+
+    @property
+    def servicebus_connection_string(self) -> str | None:
+        """The azure-servicebus connection string of the emulator's AMQP front (None if it has none)."""
+        value = self.info().get("servicebus_connection_string")
+        return str(value) if value else None
 
     def control(self) -> Any:
         """A new ``queue_runtime.providers.emulator.EmulatorControl``;

@@ -194,6 +194,10 @@ class Broker:
     def abandon(self, path: str, lock_token: str, properties: dict[str, Any] | None = None) -> None:
         self._entity(path).abandon(lock_token, self.clock.now(), properties)
 
+    def release(self, path: str, lock_token: str) -> None:
+        """Like abandon, but the delivery does not count (it was never processed)."""
+        self._entity(path).release(lock_token, self.clock.now())
+
     def defer(self, path: str, lock_token: str, properties: dict[str, Any] | None = None) -> int:
         """Set the message aside; it comes back only through :meth:`receive_deferred` with the returned number."""
         return self._entity(path).defer(lock_token, self.clock.now(), properties)

@@ -319,6 +319,14 @@ class QueueEntity:
         self._unlock(message, now, lost=None)
         self._notify(self.name)
 
+    def release(self, token: str, now: float) -> None:
+        """Give a message back as if it had never been delivered (AMQP ``released``: the receiver did not ask
+        for it or never looked at it), so the delivery does not count towards max delivery."""
+        message = self._locked(token)
+        message.delivery_count = max(0, message.delivery_count - 1)
+        self._unlock(message, now, lost=None)
+        self._notify(self.name)
+
     def defer(self, token: str, now: float, properties: dict[str, Any] | None = None) -> int:
         message = self._locked(token)
         if properties:

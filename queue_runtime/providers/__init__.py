@@ -79,7 +79,7 @@ async def create_provider(config: BaseModel) -> QueueProvider:
     if kind == "servicebus":
         from .servicebus import ServiceBusProvider
 
-        return ServiceBusProvider(config)  # type: ignore[arg-type]
+        return await ServiceBusProvider.connect(config)  # type: ignore[arg-type]
     if kind == "plugin":
         return await _call(load_factory(config.name), **config.options)  # type: ignore[attr-defined]
     raise ConfigurationError(f"no provider for config type {kind!r}")

@@ -12,6 +12,7 @@ the connection string says ``UseDevelopmentEmulator=true`` (the Python administr
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
@@ -40,7 +41,7 @@ from ..errors import (
     ThrottledError,
     ValidationError,
 )
-from ..ports import Capabilities, QueueProvider, SessionProvider
+from ..ports import Capabilities, ClockControl, QueueProvider, SessionProvider
 
 try:
     from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
@@ -154,7 +155,9 @@ def _common(message: ServiceBusReceivedMessage) -> dict[str, Any]:
         "message_id": MessageId(_text(message.message_id) or f"seq-{message.sequence_number}"),
         "sequence_number": message.sequence_number or 0,
         "enqueued_time": message.enqueued_time_utc or datetime.now(UTC),
-        "delivery_count": message.delivery_count or 0,
+        # The SDK reports the AMQP header's count of *earlier* deliveries (0 on the first receive, on Azure too);
+        # queue_runtime counts this delivery as well (1 on the first), like every other provider.
+        "delivery_count": (message.delivery_count or 0) + 1,
         "attributes": _attributes(message),
         "session_id": SessionId(session) if session else None,
         "correlation_id": _text(message.correlation_id),
@@ -213,6 +216,28 @@ class ServiceBusProvider(QueueProvider):
             ttl=True,
             notes=("the SDK's own retries are off; the core client retries transient errors",),
         )
+
+    @classmethod
+    async def connect(cls, config: AzureServiceBusConfig) -> ServiceBusProvider:
+        """A provider whose capabilities are settled: against ``queue-emulator`` it asks the emulator whether its
+        clock is manual, and if so offers ``clock`` (virtual time) like the emulator provider does."""
+        provider = cls(config)
+        if config.uses_emulator:
+            try:
+                admin = await provider._administration()
+            except BaseException:
+                await provider.aclose()
+                raise
+            provider.capabilities = dataclasses.replace(
+                provider.capabilities, clock_control=admin.capabilities.clock_control
+            )
+        return provider
+
+    @property
+    def clock(self) -> ClockControl | None:
+        if self.capabilities.clock_control and self._admin is not None:
+            return self._admin.clock  # type: ignore[no-any-return]
+        return None
 
     def __repr__(self) -> str:
         where = "emulator" if self.config.uses_emulator else (self.config.namespace or "connection string")
@@ -306,16 +331,21 @@ class ServiceBusProvider(QueueProvider):
             sender = self._senders[queue] = self._client.get_queue_sender(queue)
         return sender
 
-    def _receiver(self, queue: str, dead_letter: bool) -> ServiceBusReceiver:
+    async def _receiver(self, queue: str, dead_letter: bool) -> ServiceBusReceiver:
         key = (queue, dead_letter)
         receiver = self._receivers.get(key)
         if receiver is None:
-            receiver = self._receivers[key] = self._client.get_queue_receiver(
+            receiver = self._client.get_queue_receiver(
                 queue,
                 sub_queue=ServiceBusSubQueue.DEAD_LETTER if dead_letter else None,
                 receive_mode=ServiceBusReceiveMode.PEEK_LOCK,
                 prefetch_count=0,
             )
+            # Open the link now, under the SDK's own open deadline: a first receive with a short wait would
+            # otherwise spend its whole wait on the connection, CBS and attach handshakes and time out.
+            with map_exceptions(queue):
+                await receiver.__aenter__()
+            self._receivers[key] = receiver
         return receiver
 
     # ------------------------------------------------------------------ messages
@@ -329,7 +359,7 @@ class ServiceBusProvider(QueueProvider):
     async def receive_messages(
         self, queue: QueueName, max_messages: int, timeout: timedelta, *, dead_letter: bool = False
     ) -> list[ReceivedMessage]:
-        receiver = self._receiver(queue, dead_letter)
+        receiver = await self._receiver(queue, dead_letter)
         with map_exceptions(queue):
             found = await receiver.receive_messages(
                 max_message_count=max_messages, max_wait_time=max(timeout.total_seconds(), 0.05)
@@ -368,7 +398,7 @@ class ServiceBusProvider(QueueProvider):
         return int(message.sequence_number or 0)
 
     async def receive_deferred(self, queue: QueueName, sequence_numbers: Sequence[int]) -> list[ReceivedMessage]:
-        receiver = self._receiver(queue, False)
+        receiver = await self._receiver(queue, False)
         with map_exceptions(queue):
             found = await receiver.receive_deferred_messages(list(sequence_numbers))
         return [_received(m, queue, receiver, dead_letter=False) for m in found]
@@ -381,7 +411,7 @@ class ServiceBusProvider(QueueProvider):
     async def peek_messages(
         self, queue: QueueName, max_messages: int, from_sequence: int | None = None, *, dead_letter: bool = False
     ) -> list[PeekedMessage]:
-        receiver = self._receiver(queue, dead_letter)
+        receiver = await self._receiver(queue, dead_letter)
         with map_exceptions(queue):
             found = await receiver.peek_messages(max_message_count=max_messages, sequence_number=from_sequence or 0)
         return [PeekedMessage(**_common(m)) for m in found]

@@ -480,3 +480,13 @@ def test_a_deep_queue_is_received_from_the_head(clock: ManualClock) -> None:
     got = broker.receive("q", 3)
     assert bodies(got) == [b"0", b"1", b"2"]
     assert broker.get_queue("q").active_count == 49_997
+
+
+def test_release_returns_a_message_without_counting_the_delivery(clock: ManualClock) -> None:
+    broker = make(clock, max_delivery_count=1)
+    broker.send("q", [msg(b"a")])
+    for _ in range(3):  # max delivery 1, yet releases never dead-letter it
+        [m] = broker.receive("q")
+        assert m.delivery_count == 1 and m.lock_token
+        broker.release("q", m.lock_token)
+    assert broker.get_queue("q").dead_letter_count == 0

@@ -62,10 +62,6 @@ async def test_round_trip(queue_client, queue_name):
             "--queue-sqs-endpoint: 'localhost:9324' is not an http(s) URL",
         ),
         (
-            ["--queue-provider=servicebus"],
-            "--queue-provider=servicebus needs --queue-servicebus-connection-string",
-        ),
-        (
             ["--queue-provider=no_such_module_xyz:factory"],
             "cannot import provider module 'no_such_module_xyz'",
         ),

@@ -54,7 +54,14 @@ from .performatives import (
     Transfer,
 )
 from .sasl import SASL_MECHANISMS, SaslPolicy
-from .servicebus import DOTNET_EPOCH_TICKS, ManagementNode, SessionRegistry, check_entity, parse_address
+from .servicebus import (
+    DOTNET_EPOCH_TICKS,
+    ManagementNode,
+    SessionRegistry,
+    check_entity,
+    lock_clock_offset,
+    parse_address,
+)
 from .session import Session
 from .types import Long, Symbol
 
@@ -392,7 +399,7 @@ class Connection:
         echoed = Source(address=source.address, durable=source.durable, expiry_policy=source.expiry_policy,
                         timeout=source.timeout, filters=filters, default_outcome=source.default_outcome,
                         outcomes=source.outcomes, capabilities=source.capabilities)
-        ticks = DOTNET_EPOCH_TICKS + round(lease.locked_until * 10_000_000)
+        ticks = DOTNET_EPOCH_TICKS + round((lease.locked_until + lock_clock_offset(self.ctx.broker)) * 10_000_000)
         node = QueueSource(self.ctx.broker, self.ctx.waiter, self.ctx.sessions, path, delete=delete, lease=lease)
         self._attach_outgoing(session, attach, node, settled=delete, source=echoed,
                               properties={LOCKED_UNTIL_UTC: Long(ticks)})

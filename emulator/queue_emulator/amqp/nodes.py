@@ -28,6 +28,7 @@ from .servicebus import (
     ManagementNode,
     SessionRegistry,
     from_amqp,
+    lock_clock_offset,
     settle,
     tag_for_lock_token,
     to_amqp,
@@ -197,8 +198,9 @@ class QueueSource:
         return self.broker.receive(self.path, count, delete=self.delete)
 
     def _send(self, link: OutgoingLink, messages: list[BrokerMessage]) -> None:
+        offset = lock_clock_offset(self.broker)
         for message in messages:
-            payload = to_amqp(message, with_lock=not self.delete).encode()
+            payload = to_amqp(message, with_lock=not self.delete, lock_offset=offset).encode()
             if self.delete or message.lock_token is None:
                 self._tag += 1
                 link.transfer(self._tag.to_bytes(8, "big"), payload, settled=True)
@@ -256,7 +258,7 @@ class QueueSource:
                 outcome = "defer" if state.undeliverable_here else "abandon"
                 settle(self.broker, self.path, token, outcome, properties=changes)
             else:
-                settle(self.broker, self.path, token, "abandon")
+                settle(self.broker, self.path, token, "release")
                 return state if isinstance(state, Released) else Released()
         except QueueError as exc:
             return _rejected(fault_from_engine(exc))

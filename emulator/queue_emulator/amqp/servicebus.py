@@ -6,6 +6,7 @@ Everything here only translates; every rule lives in the broker engine.
 from __future__ import annotations
 
 import datetime as _dt
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -115,6 +116,17 @@ def _ms(seconds: float) -> Timestamp:
     return Timestamp(round(seconds * 1000))
 
 
+def lock_clock_offset(broker: Broker) -> float:
+    """Seconds to add to an engine time to state a lock deadline in wall-clock time.
+
+    The SDK checks locks against the machine's clock (``locked_until_utc <= utcnow()`` means "expired", without
+    asking the broker). Under the manual clock engine time stands still, so the front reports each deadline as
+    *now plus what is left*: the SDK sees the right remaining time, and a clock advance past the deadline shows as
+    expired. Under the system clock the two agree and the offset is 0.
+    """
+    return time.time() - broker.clock.now() if broker.clock.manual else 0.0
+
+
 def _seconds(value: Any) -> float | None:
     if isinstance(value, _dt.datetime):
         return value.timestamp()
@@ -194,7 +206,7 @@ def from_amqp(message: AmqpMessage) -> BrokerMessage:
     )
 
 
-def to_amqp(message: BrokerMessage, *, with_lock: bool) -> AmqpMessage:
+def to_amqp(message: BrokerMessage, *, with_lock: bool, lock_offset: float = 0.0) -> AmqpMessage:
     """The message as the SDK expects to receive it, with the broker's x-opt annotations."""
     ext: dict[str, Any] = message.extensions.get(EXT, {})
     durable, priority = ext.get("header", (None, None))
@@ -213,7 +225,7 @@ def to_amqp(message: BrokerMessage, *, with_lock: bool) -> AmqpMessage:
     if message.dead_letter_source is not None:
         annotations[X_OPT_DEAD_LETTER_SOURCE] = message.dead_letter_source
     if with_lock and message.locked_until is not None:
-        annotations[X_OPT_LOCKED_UNTIL] = _ms(message.locked_until)
+        annotations[X_OPT_LOCKED_UNTIL] = _ms(message.locked_until + lock_offset)
     properties = Properties(
         message_id=ext.get("message_id", message.message_id),
         user_id=ext.get("user_id"),
@@ -351,13 +363,14 @@ class ManagementNode:
     # -- operations
 
     def _renew_lock(self, path: str, body: dict[str, Any]) -> tuple[int, Any]:
-        expirations = [_ms(self.broker.renew_lock(path, token)) for token in self._tokens(body)]
+        offset = lock_clock_offset(self.broker)
+        expirations = [_ms(self.broker.renew_lock(path, token) + offset) for token in self._tokens(body)]
         return 200, {"expirations": Array(AmqpType.TIMESTAMP, expirations)}
 
     def _renew_session_lock(self, path: str, body: dict[str, Any]) -> tuple[int, Any]:
         session_id = str(body["session-id"])
         until = self.broker.renew_session_lock(path, session_id, self._session_token(path, session_id))
-        return 200, {"expiration": _ms(until)}
+        return 200, {"expiration": _ms(until + lock_clock_offset(self.broker))}
 
     def _get_session_state(self, path: str, body: dict[str, Any]) -> tuple[int, Any]:
         session_id = str(body["session-id"])
@@ -415,7 +428,9 @@ class ManagementNode:
             assert message.lock_token is not None
             if delete:
                 self.broker.complete(path, message.lock_token)
-            entry: dict[str, Any] = {"message": to_amqp(message, with_lock=not delete).encode()}
+            entry: dict[str, Any] = {
+                "message": to_amqp(message, with_lock=not delete, lock_offset=lock_clock_offset(self.broker)).encode()
+            }
             if not delete:
                 entry["lock-token"] = uuid.UUID(message.lock_token)
             out.append(entry)
@@ -454,15 +469,17 @@ class ManagementNode:
 
 
 def settle(broker: Broker, path: str, token: str, outcome: str, **details: Any) -> None:
-    """Apply one receiver-link settlement to the engine (outcome: complete/abandon/defer/dead-letter)."""
+    """Apply one receiver-link settlement to the engine (complete/abandon/release/defer/dead-letter)."""
     if outcome == "complete":
         broker.complete(path, token)
+    elif outcome == "release":
+        broker.release(path, token)
     elif outcome == "abandon":
         broker.abandon(path, token, details.get("properties"))
     elif outcome == "defer":
         broker.defer(path, token, details.get("properties"))
     elif outcome == "dead-letter":
         broker.dead_letter(path, token, details.get("reason"), details.get("description"), details.get("properties"))
-    else:  # pragma: no cover - the link layer only passes the four above
+    else:  # pragma: no cover - the link layer only passes the five above
         raise MessageLockLostError(f"unknown settlement {outcome!r}")
 

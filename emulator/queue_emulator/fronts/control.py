@@ -11,7 +11,7 @@ from queue_runtime.errors import ProviderError, UnsupportedOperationError, Valid
 
 from .. import __version__
 from ..faults import NO_ERROR, OPERATIONS
-from ..keys import BROKER, ENTITIES, FAULTS, SETTINGS, STATS
+from ..keys import AMQP, BROKER, ENTITIES, FAULTS, SETTINGS, STATS
 from ..wire import (
     AdvanceClockRequest,
     ClockResponse,
@@ -48,6 +48,7 @@ async def health(request: web.Request) -> web.Response:
 
 async def info(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
+    amqp = request.app.get(AMQP)
     return encode(InfoResponse(
         version=__version__,
         clock="manual" if request.app[BROKER].clock.manual else "system",
@@ -57,6 +58,8 @@ async def info(request: web.Request) -> web.Response:
         max_request_size=settings.max_request_size,
         max_batch_size=settings.max_batch_size,
         max_queues=request.app[BROKER].limits.max_queues,
+        amqp_port=amqp.port if amqp is not None else None,
+        servicebus_connection_string=settings.servicebus_connection_string(amqp.port) if amqp is not None else None,
     ))
 
 

@@ -10,13 +10,13 @@ import pytest
 
 from queue_runtime import (
     AwsSqsConfig,
+    AzureServiceBusConfig,
     EmulatorConfig,
     InMemoryConfig,
     PluginProviderConfig,
     QueueConfig,
     QueueProvider,
 )
-from queue_runtime.errors import ConfigurationError
 from queue_runtime.providers import create_provider
 
 from ..config import QueueRuntimeConfig, get_config
@@ -62,26 +62,20 @@ def _emulator_target(handle: EmulatorHandle) -> ProviderTarget:
     )
 
 
-def _sqs_target(endpoint: str, region: str) -> ProviderTarget:
+def _sqs_target(name: str, endpoint: str, region: str) -> ProviderTarget:
     settings = AwsSqsConfig(
         endpoint_url=endpoint,
         region=region,
         access_key_id="testing",
         secret_access_key="testing",
+        use_fifo_queues=name == "sqs-fifo",
     )
-    return _from_config("sqs", settings, f"endpoint {endpoint}")
+    return _from_config(name, settings, f"endpoint {endpoint}")
 
 
-def _servicebus_target(connection_string: str) -> ProviderTarget:
-    from queue_runtime import _config
-
-    config_type = getattr(_config, "ServiceBusConfig", None)
-    if config_type is None:
-        raise ConfigurationError(
-            "--queue-provider=servicebus: this queue_runtime has no ServiceBusConfig yet "
-            "(install a version with the servicebus provider)"
-        )
-    return _from_config("servicebus", config_type(connection_string=connection_string), "Azure Service Bus")
+def _servicebus_target(connection_string: str, management_url: str | None, description: str) -> ProviderTarget:
+    settings = AzureServiceBusConfig(connection_string=connection_string, emulator_management_url=management_url)
+    return _from_config("servicebus", settings, description)
 
 
 def _start_moto() -> tuple[str, Callable[[], None]]:
@@ -98,15 +92,23 @@ def _build(name: str, settings: QueueRuntimeConfig, request: pytest.FixtureReque
         return _memory_target()
     if name == "emulator":
         return _emulator_target(request.getfixturevalue("queue_emulator"))
-    if name == "sqs":
+    if name in ("sqs", "sqs-fifo"):
         endpoint = settings.sqs_endpoint
         if endpoint is None:
             endpoint, stop = _start_moto()
             stack.append(stop)
-        return _sqs_target(endpoint, settings.sqs_region)
+        return _sqs_target(name, endpoint, settings.sqs_region)
     if name == "servicebus":
-        assert settings.servicebus_connection_string is not None
-        return _servicebus_target(settings.servicebus_connection_string)
+        if settings.servicebus_connection_string is not None:
+            return _servicebus_target(settings.servicebus_connection_string, None, "Azure Service Bus")
+        # No namespace given: the SDK talks AMQP to the session's emulator, queues are made over its REST API.
+        handle: EmulatorHandle = request.getfixturevalue("queue_emulator")
+        connection_string = handle.servicebus_connection_string
+        if connection_string is None:
+            raise pytest.UsageError(
+                "--queue-provider=servicebus without a connection string needs an emulator with its AMQP front on"
+            )
+        return _servicebus_target(connection_string, handle.url, f"emulator AMQP front ({handle.mode})")
     return _from_config(name, PluginProviderConfig(name=name), "third-party adapter")
 
 
