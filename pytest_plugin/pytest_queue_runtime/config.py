@@ -26,7 +26,7 @@ __all__ = [
     "read_config",
 ]
 
-BUILTIN_PROVIDERS = ("memory", "emulator", "sqs", "sqs-fifo", "servicebus")
+BUILTIN_PROVIDERS = ("memory", "emulator", "sqs", "sqs-fifo", "servicebus", "azure")
 _FACTORY_PATH = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
 _EMULATOR_MODES = ("inprocess", "subprocess")
 
@@ -51,7 +51,9 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "queue_provider",
         "Provider(s) the queue fixtures talk to: memory, emulator, sqs (standard queues), sqs-fifo (FIFO queues, "
-        "emulated sessions), servicebus, a name registered in the "
+        "emulated sessions), servicebus (the azure-servicebus SDK; against the emulator unless a connection string "
+        "is given), azure (a real namespace from AZURE_SERVICEBUS_CONNECTION_STRING or AZURE_SERVICEBUS_NAMESPACE; "
+        "skipped when neither is set), a name registered in the "
         "'queue_runtime.providers' entry-point group, or package.module:factory. A comma-separated list runs "
         "every queue test once per provider.",
         "memory",

@@ -1,3 +1,1 @@
-"""The plugin tests use pytester for small inline projects."""
-
-pytest_plugins = ["pytester"]
+"""The plugin tests use pytester (enabled for the whole run in pyproject: -p pytester)."""

@@ -47,7 +47,7 @@ async def test_round_trip(queue_client, queue_name):
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        (["--queue-provider=nope"], "--queue-provider: 'nope' is not a provider; allowed: emulator, memory"),
+        (["--queue-provider=nope"], "--queue-provider: 'nope' is not a provider; allowed: azure, emulator, memory"),
         (["--queue-provider=memory,,bogus name"], "--queue-provider: 'bogus name' is not a provider"),
         (
             ["--queue-emulator=docker"],

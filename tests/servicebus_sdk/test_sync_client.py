@@ -130,7 +130,10 @@ def test_renew_lock_and_lock_expiry_under_manual_clock(manual_emulator: Emulator
             assert before is not None
             emu.advance(20)
             after = receiver.renew_message_lock(renewed)
-            assert after - before == dt.timedelta(seconds=20)
+            # Deadlines reach the SDK in wall-clock time (it checks locks against the machine's clock): after
+            # 20 virtual seconds the renewed lock again has its full 30 s left from now.
+            left = after - dt.datetime.now(dt.UTC)
+            assert dt.timedelta(seconds=28) < left < dt.timedelta(seconds=31)
             emu.advance(15)  # 35 s after receive: "expires" lost its lock, "renewed" did not
             receiver.complete_message(renewed)
             with pytest.raises(MessageLockLostError):

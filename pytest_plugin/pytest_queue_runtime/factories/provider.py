@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -78,6 +79,28 @@ def _servicebus_target(connection_string: str, management_url: str | None, descr
     return _from_config("servicebus", settings, description)
 
 
+AZURE_CONNECTION_ENV = "AZURE_SERVICEBUS_CONNECTION_STRING"
+AZURE_NAMESPACE_ENV = "AZURE_SERVICEBUS_NAMESPACE"
+
+
+def _azure_target() -> ProviderTarget:
+    """A real namespace: queues are created (and deleted) with unique names by the fixtures, so a shared
+    namespace is safe. Without credentials every test of this provider is skipped, saying why."""
+    connection_string = os.environ.get(AZURE_CONNECTION_ENV)
+    namespace = os.environ.get(AZURE_NAMESPACE_ENV)
+    if connection_string:
+        settings = AzureServiceBusConfig(connection_string=connection_string)
+        where = "connection string"
+    elif namespace:
+        settings = AzureServiceBusConfig(namespace=namespace)  # azure-identity's default credential chain
+        where = namespace
+    else:
+        pytest.skip(
+            f"real Azure Service Bus: neither {AZURE_CONNECTION_ENV} nor {AZURE_NAMESPACE_ENV} is set"
+        )
+    return _from_config("azure", settings, f"Azure Service Bus ({where})")
+
+
 def _start_moto() -> tuple[str, Callable[[], None]]:
     from moto.server import ThreadedMotoServer
 
@@ -98,6 +121,8 @@ def _build(name: str, settings: QueueRuntimeConfig, request: pytest.FixtureReque
             endpoint, stop = _start_moto()
             stack.append(stop)
         return _sqs_target(name, endpoint, settings.sqs_region)
+    if name == "azure":
+        return _azure_target()
     if name == "servicebus":
         if settings.servicebus_connection_string is not None:
             return _servicebus_target(settings.servicebus_connection_string, None, "Azure Service Bus")
