@@ -65,7 +65,7 @@ def receive_latency_at_depth(depth: int, samples: int = 2000) -> tuple[float, fl
     """Microseconds per receive+complete on the engine with ``depth`` messages waiting (p50, p99)."""
     broker = Broker()
     broker.create_queue("deep")
-    chunk = 10_000
+    chunk = 1000
     for start in range(0, depth, chunk):
         broker.send("deep", [BrokerMessage(body=b"payload") for _ in range(min(chunk, depth - start))])
     timings = []

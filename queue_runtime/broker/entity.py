@@ -12,6 +12,8 @@ The entity never deletes a message because a lock was lost: a lost lock sends th
 from __future__ import annotations
 
 import heapq
+import itertools
+import secrets
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -86,8 +88,15 @@ class QueueEntity:
         self._dedup: dict[str, int] = {}
         self._dedup_order: deque[tuple[float, str]] = deque()
         self._next_sequence = 1
+        # Lock tokens: a random UUIDv4 prefix per entity plus a counter (unique, UUID-shaped as AMQP needs, and
+        # about ten times cheaper than uuid4() on every delivery).
+        self._token_prefix = str(uuid.uuid4())[:24]
+        self._token_counter = itertools.count(secrets.randbits(40))
         self.counts: dict[MessageState, int] = dict.fromkeys(MessageState, 0)
         self.size_bytes = 0
+
+    def _new_token(self) -> str:
+        return f"{self._token_prefix}{next(self._token_counter) & 0xFFFF_FFFF_FFFF:012x}"
 
     # ------------------------------------------------------------------ time
 
@@ -248,7 +257,7 @@ class QueueEntity:
         return taken
 
     def _lock(self, message: BrokerMessage, session: _Session | None, now: float) -> None:
-        token = str(uuid.uuid4())
+        token = self._new_token()
         self._move(message, MessageState.LOCKED)
         message.lock_token = token
         self._locks[token] = message.sequence_number
@@ -383,7 +392,7 @@ class QueueEntity:
                     f"session '{session_id}' of queue '{self.name}' is locked by another receiver",
                     details={"queue": self.name, "session_id": session_id},
                 )
-        session.holder = str(uuid.uuid4())
+        session.holder = self._new_token()
         until = self._renew_session(session, now)
         return SessionLease(self.name, session.session_id, session.holder, until)
 
