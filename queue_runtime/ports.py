@@ -33,6 +33,7 @@ __all__ = [
     "Capabilities",
     "ClockControl",
     "FaultControl",
+    "ProviderSettledSession",
     "QueueProvider",
     "SessionProvider",
     "SessionSupport",
@@ -256,3 +257,24 @@ class QueueProvider:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.aclose()
+
+
+class ProviderSettledSession(SessionProvider):
+    """A session whose messages settle through its provider's own calls (the receipt says everything needed).
+
+    Set ``self._provider`` in ``__init__``; complete, abandon, dead-letter and defer then forward to it.
+    """
+
+    _provider: QueueProvider
+
+    async def complete(self, receipt: ReceiptHandle) -> None:
+        await self._provider.complete(receipt)
+
+    async def abandon(self, receipt: ReceiptHandle) -> None:
+        await self._provider.abandon(receipt)
+
+    async def dead_letter(self, receipt: ReceiptHandle, reason: str, description: str | None) -> None:
+        await self._provider.dead_letter(receipt, reason, description)
+
+    async def defer(self, receipt: ReceiptHandle) -> int:
+        return await self._provider.defer(receipt)

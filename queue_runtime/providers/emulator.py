@@ -39,7 +39,7 @@ from ..errors import (
     ValidationError,
     error_from_wire,
 )
-from ..ports import Capabilities, ClockControl, FaultControl, QueueProvider, SessionProvider
+from ..ports import Capabilities, ClockControl, FaultControl, ProviderSettledSession, QueueProvider, SessionProvider
 from .memory import broker_message_from, peeked_from
 
 __all__ = ["EmulatorControl", "EmulatorFaultControl", "EmulatorProvider", "EmulatorSession"]
@@ -572,7 +572,7 @@ class EmulatorProvider(QueueProvider):
         await self._http.aclose()
 
 
-class EmulatorSession(SessionProvider):
+class EmulatorSession(ProviderSettledSession):
     def __init__(
         self, provider: EmulatorProvider, queue: QueueName, session_id: str, token: str, locked_until: str
     ) -> None:
@@ -603,18 +603,6 @@ class EmulatorSession(SessionProvider):
             {"session_token": self._token, "max_messages": max_messages, "timeout": wait}, wait=wait,
         )
         return [_received_from_wire(m, self.queue, dead_letter=False) for m in answer["messages"]]
-
-    async def complete(self, receipt: ReceiptHandle) -> None:
-        await self._provider.complete(receipt)
-
-    async def abandon(self, receipt: ReceiptHandle) -> None:
-        await self._provider.abandon(receipt)
-
-    async def dead_letter(self, receipt: ReceiptHandle, reason: str, description: str | None) -> None:
-        await self._provider.dead_letter(receipt, reason, description)
-
-    async def defer(self, receipt: ReceiptHandle) -> int:
-        return await self._provider.defer(receipt)
 
     async def renew_session_lock(self) -> datetime:
         answer = await self._http.call("POST", self._path + "/renew", {"session_token": self._token})

@@ -23,7 +23,7 @@ from ..broker import (
 )
 from ..broker.waiting import BrokerWaiter
 from ..errors import BatchTooLargeError, SessionLockLostError, ValidationError
-from ..ports import Capabilities, ClockControl, QueueProvider, SessionProvider
+from ..ports import Capabilities, ClockControl, ProviderSettledSession, QueueProvider, SessionProvider
 
 __all__ = ["InMemoryProvider", "broker_message_from", "peeked_from", "received_from"]
 
@@ -221,11 +221,12 @@ class InMemoryProvider(QueueProvider):
         self._waiter.close()
 
 
-class InMemorySession(SessionProvider):
+class InMemorySession(ProviderSettledSession):
     def __init__(self, provider: InMemoryProvider, queue: QueueName, lease: SessionLease) -> None:
         self.capabilities = provider.capabilities
         self.queue = queue
         self._provider = provider
+        self._waiter = provider._waiter
         self._broker = provider.broker
         self._lease = lease
         self._locked_until = lease.locked_until
@@ -243,22 +244,10 @@ class InMemorySession(SessionProvider):
 
     async def receive_messages(self, max_messages: int, timeout: timedelta) -> list[ReceivedMessage]:
         path, session_id, token = self._args()
-        found = await self._provider._waiter.wait_for(
+        found = await self._waiter.wait_for(
             path, lambda: self._broker.session_receive(path, session_id, token, max_messages), timeout.total_seconds()
         )
         return [received_from(m, self.queue, dead_letter=False) for m in found or []]
-
-    async def complete(self, receipt: ReceiptHandle) -> None:
-        await self._provider.complete(receipt)
-
-    async def abandon(self, receipt: ReceiptHandle) -> None:
-        await self._provider.abandon(receipt)
-
-    async def dead_letter(self, receipt: ReceiptHandle, reason: str, description: str | None) -> None:
-        await self._provider.dead_letter(receipt, reason, description)
-
-    async def defer(self, receipt: ReceiptHandle) -> int:
-        return await self._provider.defer(receipt)
 
     async def renew_session_lock(self) -> datetime:
         self._locked_until = self._broker.renew_session_lock(*self._args())

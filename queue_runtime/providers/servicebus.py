@@ -41,7 +41,7 @@ from ..errors import (
     ThrottledError,
     ValidationError,
 )
-from ..ports import Capabilities, ClockControl, QueueProvider, SessionProvider
+from ..ports import Capabilities, ClockControl, ProviderSettledSession, QueueProvider, SessionProvider
 
 try:
     from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
@@ -480,7 +480,7 @@ def _received(
     return ReceivedMessage(**fields, receipt_handle=receipt, locked_until=locked_until)
 
 
-class ServiceBusSession(SessionProvider):
+class ServiceBusSession(ProviderSettledSession):
     def __init__(self, provider: ServiceBusProvider, queue: QueueName, receiver: ServiceBusReceiver) -> None:
         self.capabilities = provider.capabilities
         self.queue = queue
@@ -501,18 +501,6 @@ class ServiceBusSession(SessionProvider):
                 max_message_count=max_messages, max_wait_time=max(timeout.total_seconds(), 0.05)
             )
         return [_received(m, self.queue, self._receiver, dead_letter=False) for m in found]
-
-    async def complete(self, receipt: ReceiptHandle) -> None:
-        await self._provider.complete(receipt)
-
-    async def abandon(self, receipt: ReceiptHandle) -> None:
-        await self._provider.abandon(receipt)
-
-    async def dead_letter(self, receipt: ReceiptHandle, reason: str, description: str | None) -> None:
-        await self._provider.dead_letter(receipt, reason, description)
-
-    async def defer(self, receipt: ReceiptHandle) -> int:
-        return await self._provider.defer(receipt)
 
     async def renew_session_lock(self) -> datetime:
         with map_exceptions(self.queue):

@@ -10,7 +10,13 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-DOCUMENTS = ["README.md", "docs/getting-started.md", "docs/reliability.md", "docs/configuration.md"]
+DOCUMENTS = [
+    "README.md",
+    "docs/getting-started.md",
+    "docs/reliability.md",
+    "docs/configuration.md",
+    "docs/azure.md",
+]
 BLOCK = re.compile(r"```python\n(.*?)```", re.DOTALL)
 
 
