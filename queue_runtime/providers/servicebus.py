@@ -522,7 +522,7 @@ class ServiceBusSession(ProviderSettledSession):
 
 def _credential(config: AzureServiceBusConfig) -> Any:
     try:
-        from azure.identity.aio import (  # type: ignore[import-untyped]
+        from azure.identity.aio import (  # type: ignore[import-untyped,unused-ignore]
             ClientSecretCredential,
             DefaultAzureCredential,
             ManagedIdentityCredential,
