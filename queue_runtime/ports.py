@@ -95,7 +95,13 @@ class ClockControl:
 
 
 class FaultControl:
-    """Make a provider fail on purpose (the emulator's fault injection)."""
+    """Make a provider fail on purpose (the emulator's fault injection).
+
+    ``operation`` names are the client's: ``send``, ``receive``, ``complete``, ``abandon``, ``dead_letter``,
+    ``defer``, ``renew_lock``, ``peek``, ``schedule``, ``cancel_scheduled``, ``receive_deferred``,
+    ``accept_session``, ``session_receive``, ``renew_session_lock``, ``get_session_state``, ``set_session_state``,
+    ``release_session``, ``create_queue``, ``get_queue``, ``delete_queue``.
+    """
 
     async def inject(
         self,
@@ -104,9 +110,10 @@ class FaultControl:
         error: str = "service_unavailable",
         count: int = 1,
         latency: timedelta | None = None,
+        queue: str | None = None,
     ) -> None:
-        """The next ``count`` calls of ``operation`` fail with the error whose code is ``error``
-        (or, with ``error="none"``, only wait ``latency``)."""
+        """The next ``count`` calls of ``operation`` (on ``queue``, or on any queue) fail with the error whose code
+        is ``error`` (or, with ``error="none"``, only wait ``latency``)."""
         raise NotImplementedError
 
     async def clear(self) -> None:

@@ -97,9 +97,12 @@ class _PerCallFaults(FaultControl):
         error: str = "service_unavailable",
         count: int = 1,
         latency: timedelta | None = None,
+        queue: str | None = None,
     ) -> None:
         await self._handle._with_control(
-            lambda control: control.faults.inject(operation, error=error, count=count, latency=latency)
+            lambda control: control.faults.inject(
+                operation, error=error, count=count, latency=latency, queue=queue
+            )
         )
 
     async def clear(self) -> None:
