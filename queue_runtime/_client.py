@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
@@ -528,6 +528,3 @@ class QueueClientFactory:
 
         return await QueueClientFactory.create_client(QueueConfig(provider=InMemoryConfig(clock="manual")))
 
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)

@@ -15,7 +15,7 @@ from pydantic import ValidationError as PydanticValidationError
 from ._identifiers import MessageId, QueueName, SessionId
 from .errors import MessageDecodeError, ValidationError
 
-__all__ = ["Message", "PeekedMessage", "ReceiptHandle", "ReceivedMessage"]
+__all__ = ["Message", "PeekedMessage", "ReceiptHandle", "ReceivedMessage", "attributes_from_properties"]
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -34,6 +34,26 @@ def _check_attributes(attributes: Mapping[str, str]) -> dict[str, str]:
             raise ValidationError("attributes", f"value of {key!r} must be a string, got {type(value).__name__}")
         checked[key] = value
     return checked
+
+
+# Brokers put the dead-letter reason in application properties; queue_runtime shows it as fields instead.
+_DEAD_LETTER_PROPERTIES = frozenset({"DeadLetterReason", "DeadLetterErrorDescription"})
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def attributes_from_properties(properties: Mapping[Any, Any]) -> dict[str, str]:
+    """A broker's application properties as ``Message.attributes``: names and values as text, without the
+    dead-letter properties (``dead_letter_reason``/``dead_letter_description`` carry those). Every provider
+    reads properties through this one function, so they agree on what an attribute looks like."""
+    attributes: dict[str, str] = {}
+    for key, value in properties.items():
+        name = _text(key)
+        if name not in _DEAD_LETTER_PROPERTIES:
+            attributes[name] = value if isinstance(value, str) else ("" if value is None else _text(value))
+    return attributes
 
 
 def _aware(value: datetime, name: str) -> datetime:

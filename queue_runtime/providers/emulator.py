@@ -25,9 +25,9 @@ import orjson  # the message lists of every send and receive: several times fast
 
 from .._config import EmulatorConfig
 from .._identifiers import MessageId, QueueName, SessionId
-from .._messages import Message, PeekedMessage, ReceiptHandle, ReceivedMessage
+from .._messages import Message, PeekedMessage, ReceiptHandle, ReceivedMessage, attributes_from_properties
 from .._queues import QueueOptions, QueueProperties, SessionSupport
-from ..broker import BrokerMessage, MessageState
+from ..broker import BrokerMessage
 from ..errors import (
     BatchTooLargeError,
     OperationTimeoutError,
@@ -40,7 +40,7 @@ from ..errors import (
     error_from_wire,
 )
 from ..ports import Capabilities, ClockControl, FaultControl, ProviderSettledSession, QueueProvider, SessionProvider
-from .memory import broker_message_from, peeked_from
+from .memory import PUBLIC_STATES, broker_message_from
 
 __all__ = ["EmulatorControl", "EmulatorFaultControl", "EmulatorProvider", "EmulatorSession"]
 
@@ -134,10 +134,6 @@ def _iso(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, UTC).isoformat()
 
 
-def _ts(value: str | None) -> float | None:
-    return None if value is None else datetime.fromisoformat(value).timestamp()
-
-
 def _to_wire(message: BrokerMessage) -> dict[str, Any]:
     wire: dict[str, Any] = {"body": base64.b64encode(message.body).decode("ascii")}
     for name in ("message_id", "session_id", "correlation_id", "content_type", "time_to_live"):
@@ -151,74 +147,39 @@ def _to_wire(message: BrokerMessage) -> dict[str, Any]:
     return wire
 
 
-def _from_wire(wire: dict[str, Any]) -> BrokerMessage:
-    return BrokerMessage(
-        body=base64.b64decode(wire["body"]),
-        message_id=wire.get("message_id"),
-        session_id=wire.get("session_id"),
-        correlation_id=wire.get("correlation_id"),
-        content_type=wire.get("content_type"),
-        subject=wire.get("subject"),
-        reply_to=wire.get("reply_to"),
-        time_to_live=wire.get("time_to_live"),
-        scheduled_enqueue_time=_ts(wire.get("scheduled_enqueue_time")),
-        application_properties=dict(wire.get("application_properties") or {}),
-        sequence_number=int(wire["sequence_number"]),
-        enqueued_time=_ts(wire["enqueued_time"]) or 0.0,
-        expires_at=_ts(wire.get("expires_at")),
-        delivery_count=int(wire["delivery_count"]),
-        lock_token=wire.get("lock_token"),
-        locked_until=_ts(wire.get("locked_until")),
-        state=MessageState(wire["state"]),
-        dead_letter_reason=wire.get("dead_letter_reason"),
-        dead_letter_description=wire.get("dead_letter_description"),
-        dead_letter_source=wire.get("dead_letter_source"),
-    )
-
-
-def _messages(answer: dict[str, Any]) -> list[BrokerMessage]:
-    return [_from_wire(m) for m in answer["messages"]]
-
-
-_DEAD_LETTER_PROPERTIES = ("DeadLetterReason", "DeadLetterErrorDescription")
-_STATES = {"available": "active"}
+def _fields_from_wire(wire: dict[str, Any]) -> dict[str, Any]:
+    """A message of the REST API's JSON as ``PeekedMessage`` fields: the same values ``memory.peeked_from`` gives
+    for the engine's record, built straight from JSON because every receive runs it."""
+    parse = datetime.fromisoformat
+    session = wire.get("session_id")
+    ttl = wire.get("time_to_live")
+    scheduled = wire.get("scheduled_enqueue_time")
+    return {
+        "body": base64.b64decode(wire["body"]),
+        "message_id": MessageId(wire.get("message_id") or f"seq-{wire['sequence_number']}"),
+        "sequence_number": int(wire["sequence_number"]),
+        "enqueued_time": parse(wire["enqueued_time"]),
+        "delivery_count": int(wire["delivery_count"]),
+        "attributes": attributes_from_properties(wire.get("application_properties") or {}),
+        "session_id": SessionId(session) if session else None,
+        "correlation_id": wire.get("correlation_id"),
+        "content_type": wire.get("content_type"),
+        "time_to_live": timedelta(seconds=ttl) if ttl else None,
+        "scheduled_enqueue_time": parse(scheduled) if scheduled else None,
+        "dead_letter_reason": wire.get("dead_letter_reason"),
+        "dead_letter_description": wire.get("dead_letter_description"),
+        "state": PUBLIC_STATES.get(wire["state"], wire["state"]),
+    }
 
 
 def _received_from_wire(wire: dict[str, Any], queue: QueueName, *, dead_letter: bool) -> ReceivedMessage:
-    """JSON straight to ``ReceivedMessage`` (the hot path of every receive), equal to
-    ``received_from(_from_wire(wire))`` without the intermediate record."""
-    parse = datetime.fromisoformat
-    session = wire.get("session_id")
-    session_id = SessionId(session) if session else None
-    locked_until = parse(wire["locked_until"]) if wire.get("locked_until") else None
-    ttl = wire.get("time_to_live")
-    scheduled = wire.get("scheduled_enqueue_time")
-    properties = wire.get("application_properties") or {}
-    return ReceivedMessage(
-        body=base64.b64decode(wire["body"]),
-        message_id=MessageId(wire.get("message_id") or f"seq-{wire['sequence_number']}"),
-        sequence_number=int(wire["sequence_number"]),
-        enqueued_time=parse(wire["enqueued_time"]),
-        delivery_count=int(wire["delivery_count"]),
-        attributes={
-            key: value if isinstance(value, str) else str(value)
-            for key, value in properties.items()
-            if key not in _DEAD_LETTER_PROPERTIES
-        },
-        session_id=session_id,
-        correlation_id=wire.get("correlation_id"),
-        content_type=wire.get("content_type"),
-        time_to_live=timedelta(seconds=ttl) if ttl else None,
-        scheduled_enqueue_time=parse(scheduled) if scheduled else None,
-        dead_letter_reason=wire.get("dead_letter_reason"),
-        dead_letter_description=wire.get("dead_letter_description"),
-        state=_STATES.get(wire["state"], wire["state"]),
-        receipt_handle=ReceiptHandle(
-            token=wire["lock_token"], queue=queue, dead_letter=dead_letter, session_id=session_id,
-            locked_until=locked_until,
-        ),
+    fields = _fields_from_wire(wire)
+    locked_until = datetime.fromisoformat(wire["locked_until"]) if wire.get("locked_until") else None
+    receipt = ReceiptHandle(
+        token=wire["lock_token"], queue=queue, dead_letter=dead_letter, session_id=fields["session_id"],
         locked_until=locked_until,
     )
+    return ReceivedMessage(**fields, receipt_handle=receipt, locked_until=locked_until)
 
 
 def _seconds(delta: timedelta) -> float:
@@ -539,7 +500,7 @@ class EmulatorProvider(QueueProvider):
             "POST", self._queue_path(queue) + "/messages/peek",
             {"max_messages": max_messages, "from_sequence": from_sequence or 1, "dead_letter": dead_letter},
         )
-        return [peeked_from(m) for m in _messages(answer)]
+        return [PeekedMessage(**_fields_from_wire(m)) for m in answer["messages"]]
 
     async def schedule_messages(self, queue: QueueName, messages: Sequence[Message], at: datetime) -> list[int]:
         records = [broker_message_from(m) for m in messages]

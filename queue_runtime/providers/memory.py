@@ -10,7 +10,7 @@ from typing import Any
 
 from .._config import InMemoryConfig
 from .._identifiers import MessageId, QueueName, SessionId
-from .._messages import Message, PeekedMessage, ReceiptHandle, ReceivedMessage
+from .._messages import Message, PeekedMessage, ReceiptHandle, ReceivedMessage, attributes_from_properties
 from .._queues import QueueOptions, QueueProperties, SessionSupport
 from ..broker import (
     Broker,
@@ -27,7 +27,7 @@ from ..ports import Capabilities, ClockControl, ProviderSettledSession, QueuePro
 
 __all__ = ["InMemoryProvider", "broker_message_from", "peeked_from", "received_from"]
 
-_DEAD_LETTER_PROPERTIES = ("DeadLetterReason", "DeadLetterErrorDescription")
+PUBLIC_STATES = {"available": "active"}  # engine state name -> PeekedMessage.state; others keep their name
 
 
 def _ts(value: float | None) -> datetime | None:
@@ -50,18 +50,13 @@ def broker_message_from(message: Message) -> BrokerMessage:
 
 
 def _common_fields(message: BrokerMessage) -> dict[str, Any]:
-    attributes = {
-        key: value if isinstance(value, str) else str(value)
-        for key, value in message.application_properties.items()
-        if key not in _DEAD_LETTER_PROPERTIES
-    }
     return {
         "body": message.body,
         "message_id": MessageId(message.message_id or f"seq-{message.sequence_number}"),
         "sequence_number": message.sequence_number,
         "enqueued_time": datetime.fromtimestamp(message.enqueued_time, UTC),
         "delivery_count": message.delivery_count,
-        "attributes": attributes,
+        "attributes": attributes_from_properties(message.application_properties),
         "session_id": SessionId(message.session_id) if message.session_id else None,
         "correlation_id": message.correlation_id,
         "content_type": message.content_type,
@@ -69,7 +64,7 @@ def _common_fields(message: BrokerMessage) -> dict[str, Any]:
         "scheduled_enqueue_time": _ts(message.scheduled_enqueue_time),
         "dead_letter_reason": message.dead_letter_reason,
         "dead_letter_description": message.dead_letter_description,
-        "state": {"available": "active"}.get(message.state.value, message.state.value),
+        "state": PUBLIC_STATES.get(message.state.value, message.state.value),
     }
 
 

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 from .._config import AzureServiceBusConfig, EmulatorConfig
 from .._identifiers import MessageId, QueueName, SessionId
-from .._messages import Message, PeekedMessage, ReceiptHandle, ReceivedMessage
+from .._messages import Message, PeekedMessage, ReceiptHandle, ReceivedMessage, attributes_from_properties
 from .._queues import QueueOptions, QueueProperties, SessionSupport
 from ..errors import (
     AuthenticationError,
@@ -62,7 +62,6 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 
 __all__ = ["ServiceBusProvider"]
 
-_DEAD_LETTER_PROPERTIES = {"DeadLetterReason", "DeadLetterErrorDescription"}
 # Most specific first: the first class the exception is an instance of wins.
 _ERRORS: list[tuple[type[BaseException], type[QueueError]]] = [
     (sb.MessageLockLostError, MessageLockLostError),
@@ -138,16 +137,6 @@ def _text(value: Any) -> str | None:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def _attributes(message: ServiceBusReceivedMessage) -> dict[str, str]:
-    attributes = {}
-    for key, value in (message.application_properties or {}).items():
-        name = _text(key) or ""
-        if name in _DEAD_LETTER_PROPERTIES:
-            continue
-        attributes[name] = _text(value) or ""
-    return attributes
-
-
 def _common(message: ServiceBusReceivedMessage) -> dict[str, Any]:
     session = _text(message.session_id)
     return {
@@ -158,7 +147,7 @@ def _common(message: ServiceBusReceivedMessage) -> dict[str, Any]:
         # The SDK reports the AMQP header's count of *earlier* deliveries (0 on the first receive, on Azure too);
         # queue_runtime counts this delivery as well (1 on the first), like every other provider.
         "delivery_count": (message.delivery_count or 0) + 1,
-        "attributes": _attributes(message),
+        "attributes": attributes_from_properties(message.application_properties or {}),
         "session_id": SessionId(session) if session else None,
         "correlation_id": _text(message.correlation_id),
         "content_type": _text(message.content_type),
