@@ -22,7 +22,7 @@ from ..broker import (
     dead_letter_path,
 )
 from ..broker.waiting import BrokerWaiter
-from ..errors import BatchTooLargeError, SessionLockLostError, ValidationError
+from ..errors import BatchTooLargeError, QueueNotFoundError, SessionLockLostError, ValidationError
 from ..ports import Capabilities, ClockControl, ProviderSettledSession, QueueProvider, SessionProvider
 
 __all__ = ["InMemoryProvider", "broker_message_from", "peeked_from", "received_from"]
@@ -257,5 +257,5 @@ class InMemorySession(ProviderSettledSession):
     async def close(self) -> None:
         try:
             self._broker.release_session(*self._args())
-        except SessionLockLostError:
-            pass  # already expired or released: closing twice is harmless
+        except (SessionLockLostError, QueueNotFoundError):
+            pass  # already expired, released, or its queue deleted: nothing is held any more

@@ -230,3 +230,15 @@ async def test_batches_are_split_to_the_provider_limit_and_provider_limits_hold(
         assert [m.body for m in got] == [b"0", b"1", b"2"]  # one receive returns at most one batch
         with pytest.raises(BatchTooLargeError):
             await client.provider.send_messages(QueueName("q"), [Message(b"x")] * 4)
+
+
+@pytest.mark.asyncio
+async def test_closing_a_session_is_harmless_after_expiry_or_queue_deletion() -> None:
+    async with await QueueClientFactory.create_client("memory://?clock=manual") as client:
+        await client.create_queue("s", requires_session=True, lock_duration=timedelta(seconds=5))
+        expired = await client.accept_session("s", "a")
+        await client.clock.advance(timedelta(seconds=6))
+        await expired.close()  # the lock already ran out: closing must not raise
+        again = await client.accept_session("s", "a")  # and the session is free for the next holder
+        await client.delete_queue("s")
+        await again.close()  # its queue is gone: closing must not raise either
