@@ -215,8 +215,12 @@ class Broker:
     def renew_lock(self, path: str, lock_token: str) -> float:
         return self._entity(path).renew_lock(lock_token, self.clock.now())
 
-    def peek(self, path: str, from_sequence: int = 1, max_count: int = 1) -> list[BrokerMessage]:
-        return self._entity(path).peek(from_sequence, self._count(max_count))
+    def peek(
+        self, path: str, from_sequence: int = 1, max_count: int = 1, *, session_id: str | None = None
+    ) -> list[BrokerMessage]:
+        """Messages in sequence order from ``from_sequence`` (any state), without locking; optionally only those of
+        one session (a session receiver's peek)."""
+        return self._entity(path).peek(from_sequence, self._count(max_count), session_id)
 
     def schedule(self, path: str, messages: Sequence[BrokerMessage], at: float) -> list[int]:
         for message in messages:

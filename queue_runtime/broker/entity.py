@@ -495,10 +495,13 @@ class QueueEntity:
 
     # ------------------------------------------------------------------ reading
 
-    def peek(self, from_sequence: int, max_count: int) -> list[BrokerMessage]:
+    def peek(self, from_sequence: int, max_count: int, session_id: str | None = None) -> list[BrokerMessage]:
         found = []
         for seq in self._order.irange(minimum=from_sequence):
-            found.append(self._messages[seq].snapshot())
+            message = self._messages[seq]
+            if session_id is not None and message.session_id != session_id:
+                continue
+            found.append(message.snapshot())
             if len(found) >= max_count:
                 break
         return found

@@ -490,3 +490,10 @@ def test_release_returns_a_message_without_counting_the_delivery(clock: ManualCl
         assert m.delivery_count == 1 and m.lock_token
         broker.release("q", m.lock_token)
     assert broker.get_queue("q").dead_letter_count == 0
+
+
+def test_peek_can_be_limited_to_one_session(clock: ManualClock) -> None:
+    broker = session_broker(clock)
+    broker.send("q", [msg(f"{s}{i}".encode(), session_id=s) for i in range(3) for s in ("A", "B")])
+    assert bodies(broker.peek("q", 1, 2, session_id="B")) == [b"B0", b"B1"]
+    assert bodies(broker.peek("q", 4, 10, session_id="A")) == [b"A2"]

@@ -389,13 +389,7 @@ class ManagementNode:
         start = int(body.get("from-sequence-number") or 1)
         count = max(int(body.get("message-count") or 1), 1)
         session_id = body.get("session-id")
-        found: list[BrokerMessage] = []
-        while len(found) < count:
-            batch = self.broker.peek(path, max(start, 1), count)
-            if not batch:
-                break
-            found.extend(m for m in batch if session_id is None or m.session_id == session_id)
-            start = batch[-1].sequence_number + 1
+        found = self.broker.peek(path, max(start, 1), count, session_id=None if session_id is None else str(session_id))
         if not found:
             return 204, None
         return 200, {"messages": [{"message": to_amqp(m, with_lock=False).encode()} for m in found[:count]]}
