@@ -18,14 +18,14 @@ from datetime import timedelta
 CHILD = r"""
 import asyncio, sys, time
 from aiohttp import web
-from queue_emulator.amqp.server import AmqpServer
+from queue_emulator.amqp.servicebus import create_servicebus_server
 from queue_emulator.app import create_app
 from queue_runtime.broker import Broker, BrokerLimits
 from queue_runtime.broker.waiting import BrokerWaiter
 
 async def main():
     broker = Broker(limits=BrokerLimits(max_queues=1000))
-    amqp = AmqpServer(broker, BrokerWaiter(broker), port=0)
+    amqp = create_servicebus_server(broker, BrokerWaiter(broker), port=0)
     await amqp.start()
     runner = web.AppRunner(create_app(broker=broker))
     await runner.setup()

@@ -1,7 +1,8 @@
-"""The application factory: one broker engine behind the REST front, the control API and the dashboard.
+"""The process's composition root: one broker engine, the REST front's app, and the AMQP front started beside it.
 
-Nothing happens at import time and nothing is global: every piece of state hangs off the app under a typed key
-(``keys.py``). The engine's lifecycle runs in ``cleanup_ctx``; on shutdown, long polls return empty at once.
+Nothing happens at import time and nothing is global: the shared services (settings, entity file, faults, stats,
+endpoints) are built here and handed to the fronts. The engine's lifecycle runs in the REST app's ``cleanup_ctx``;
+on shutdown, long polls return empty at once and the AMQP front closes its connections.
 """
 
 from __future__ import annotations
@@ -14,12 +15,12 @@ from queue_runtime.broker import Broker, BrokerLimits, ManualClock, SystemClock
 from queue_runtime.broker.waiting import BrokerWaiter
 
 from .amqp.server import AmqpServer
+from .amqp.servicebus import create_servicebus_server
+from .endpoints import Endpoints
 from .entities import load_entity_file
 from .faults import FaultInjector
-from .http_errors import error_middleware
-from .keys import AMQP, BROKER, ENTITIES, FAULTS, OPENAPI, SETTINGS, STATS, WAITER
-from .openapi import build_openapi, encode_openapi
-from .routes import ROUTES, add_routes
+from .rest.application import create_rest_app
+from .rest.keys import BROKER, ENDPOINTS, ENTITIES, SETTINGS, WAITER
 from .settings import EmulatorSettings
 from .stats import Stats
 
@@ -41,15 +42,14 @@ def create_app(settings: EmulatorSettings | None = None, *, broker: Broker | Non
     by default one is built from ``settings`` when the app starts. Raises ``ConfigurationError`` for a bad
     entity file."""
     settings = settings or EmulatorSettings()
-    app = web.Application(client_max_size=settings.max_request_size, middlewares=[error_middleware])
-    app[SETTINGS] = settings
-    app[ENTITIES] = load_entity_file(settings.entity_file)
-    app[FAULTS] = FaultInjector()
-    app[STATS] = Stats()
-    app[OPENAPI] = encode_openapi(build_openapi(ROUTES))
+    app = create_rest_app(
+        settings,
+        entities=load_entity_file(settings.entity_file),
+        faults=FaultInjector(),
+        stats=Stats(),
+        endpoints=Endpoints(),
+    )
     app.cleanup_ctx.append(_engine(broker))
-    app.on_shutdown.append(_stop_waiting)
-    add_routes(app)
     return app
 
 
@@ -63,7 +63,7 @@ def _engine(given: Broker | None) -> Callable[[web.Application], AsyncIterator[N
         settings = app[SETTINGS]
         amqp: AmqpServer | None = None
         if settings.amqp:
-            amqp = AmqpServer(
+            amqp = create_servicebus_server(
                 broker,
                 waiter,
                 host=settings.host,
@@ -72,7 +72,7 @@ def _engine(given: Broker | None) -> Callable[[web.Application], AsyncIterator[N
                 sas_key=settings.sas_key.get_secret_value() if settings.sas_key else None,
             )
             await amqp.start()
-            app[AMQP] = amqp
+            app[ENDPOINTS].amqp_port = amqp.port
         try:
             yield
         finally:
@@ -81,8 +81,3 @@ def _engine(given: Broker | None) -> Callable[[web.Application], AsyncIterator[N
                 await amqp.close()
 
     return engine
-
-
-async def _stop_waiting(app: web.Application) -> None:
-    """Runs before aiohttp waits for in-flight requests: pending long polls answer "nothing" now."""
-    app[WAITER].close()

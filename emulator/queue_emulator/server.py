@@ -10,7 +10,7 @@ from aiohttp import web
 from queue_runtime.broker import Broker
 
 from .app import create_app
-from .keys import AMQP
+from .rest.keys import ENDPOINTS
 from .settings import EmulatorSettings
 
 __all__ = ["RunningServer", "start_server"]
@@ -55,7 +55,4 @@ async def start_server(
         await runner.cleanup()
         raise
     bound = runner.addresses[0][1]
-    amqp = app.get(AMQP)
-    return RunningServer(
-        runner, _url(settings.host, bound), bound, settings, amqp_port=amqp.port if amqp is not None else None
-    )
+    return RunningServer(runner, _url(settings.host, bound), bound, settings, amqp_port=app[ENDPOINTS].amqp_port)

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pytest
-from queue_emulator.amqp import (
+from queue_emulator.amqp.protocol import (
     MAX_NESTING_DEPTH,
     Accepted,
     AmqpDecodeError,

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from queue_emulator.amqp import (
+from queue_emulator.amqp.protocol import (
     AMQP_HEADER,
     SASL_HEADER,
     AmqpDecodeError,

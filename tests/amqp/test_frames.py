@@ -5,7 +5,7 @@ from __future__ import annotations
 import struct
 
 import pytest
-from queue_emulator.amqp import (
+from queue_emulator.amqp.protocol import (
     AMQP_HEADER,
     HEARTBEAT,
     MIN_MAX_FRAME_SIZE,

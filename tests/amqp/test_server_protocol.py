@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from queue_emulator.amqp import (
+from queue_emulator.amqp.protocol import (
     AMQP_HEADER,
     HEARTBEAT,
     SASL_HEADER,
@@ -27,6 +27,7 @@ from queue_emulator.amqp import (
     encode_frame,
 )
 from queue_emulator.amqp.server import AmqpServer
+from queue_emulator.amqp.servicebus import create_servicebus_server
 
 from queue_runtime.broker import Broker
 from queue_runtime.broker.waiting import BrokerWaiter
@@ -39,7 +40,7 @@ class ThreadServer:
         self.thread.start()
 
         async def start() -> AmqpServer:
-            server = AmqpServer(Broker(), BrokerWaiter(Broker()), port=0, **kwargs)  # type: ignore[arg-type]
+            server = create_servicebus_server(Broker(), BrokerWaiter(Broker()), port=0, **kwargs)  # type: ignore[arg-type]
             await server.start()
             return server
 

@@ -10,7 +10,8 @@ import requests
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from openapi_spec_validator import validate
-from queue_emulator.routes import ROUTES, Route
+from queue_emulator.rest.route import Route
+from queue_emulator.rest.routes import ROUTES
 from queue_emulator.runner import EmulatorThread
 from queue_emulator.settings import EmulatorSettings
 from schemathesis.specs.openapi.checks import positive_data_acceptance

@@ -14,7 +14,7 @@ import pytest
 import pytest_asyncio
 from aiohttp.test_utils import TestClient, TestServer
 from queue_emulator.app import create_app
-from queue_emulator.keys import WAITER
+from queue_emulator.rest.keys import WAITER
 from queue_emulator.runner import EmulatorThread
 from queue_emulator.settings import EmulatorSettings
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from queue_emulator.wire import MessageOut, message_json
+from queue_emulator.rest.wire import MessageOut, message_json
 
 from queue_runtime.broker import Broker, BrokerMessage, ManualClock
 

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 import pytest
 from queue_emulator.amqp.server import AmqpServer
+from queue_emulator.amqp.servicebus import create_servicebus_server
 
 from queue_runtime import QueueOptions
 from queue_runtime.broker import Broker, Clock, ManualClock, SystemClock
@@ -39,7 +40,7 @@ class Emulator:
 
         async def start() -> tuple[AmqpServer, BrokerWaiter]:
             waiter = BrokerWaiter(self.broker)
-            server = AmqpServer(self.broker, waiter, port=0, sas_key_name=KEY_NAME if sas_key else None,
+            server = create_servicebus_server(self.broker, waiter, port=0, sas_key_name=KEY_NAME if sas_key else None,
                                 sas_key=sas_key, **kwargs)
             await server.start()
             return server, waiter

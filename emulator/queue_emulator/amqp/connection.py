@@ -9,15 +9,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-from queue_runtime.broker import Broker
-from queue_runtime.broker.waiting import BrokerWaiter
-
-from .cbs import CbsNode
-from .errors import AmqpFault
-from .frames import (
+from .link import IncomingLink, OutgoingLink, ReceivingNode, SendingNode
+from .protocol.errors import AmqpFault
+from .protocol.frames import (
     AMQP_HEADER,
     HEARTBEAT,
     NO_MAX_FRAME_SIZE,
@@ -29,8 +27,7 @@ from .frames import (
     encode_frame,
     encode_transfer_frames,
 )
-from .link import IncomingLink, Link, OutgoingLink
-from .performatives import (
+from .protocol.performatives import (
     Attach,
     Begin,
     Close,
@@ -53,39 +50,32 @@ from .performatives import (
     Source,
     Transfer,
 )
-from .sasl import SASL_MECHANISMS, SaslPolicy
-from .servicebus import (
-    DOTNET_EPOCH_TICKS,
-    ManagementNode,
-    SessionRegistry,
-    check_entity,
-    lock_clock_offset,
-    parse_address,
-)
+from .protocol.sasl import SASL_MECHANISMS, SaslPolicy
 from .session import Session
-from .types import Long, Symbol
 
-__all__ = ["Connection", "ServerContext"]
+__all__ = ["Connection", "NodeDirectory", "ServerContext"]
 
 log = logging.getLogger("queue_emulator.amqp")
 
-SESSION_FILTER = Symbol("com.microsoft:session-filter")
-LOCKED_UNTIL_UTC = Symbol("com.microsoft:locked-until-utc")
-LINK_TIMEOUT = Symbol("com.microsoft:timeout")
-DEFAULT_SESSION_WAIT = 60.0
 CHANNEL_MAX = 255
+
+
+class NodeDirectory(Protocol):
+    """The dialect behind the transport: what a link address names, and the node that serves it.
+
+    ``attach`` answers the peer's attach, with ``connection.attach_incoming``/``attach_outgoing`` or
+    ``session.refuse_attach``, now or later (``connection.spawn``). The Service Bus layer implements it; the
+    transport never imports a dialect."""
+
+    def attach(self, connection: Connection, session: Session, attach: Attach) -> None: ...
 
 
 @dataclass(slots=True)
 class ServerContext:
     """What every connection of one server shares."""
 
-    broker: Broker
-    waiter: BrokerWaiter
     sasl: SaslPolicy
-    cbs: CbsNode
-    management: ManagementNode
-    sessions: SessionRegistry
+    nodes: NodeDirectory
     max_frame_size: int
     idle_timeout: float | None
     container_id: str
@@ -323,98 +313,42 @@ class Connection:
     def _on_attach(self, session: Session, attach: Attach) -> None:
         if attach.handle in session.links:
             raise AmqpFault(ErrorCondition.HANDLE_IN_USE, f"handle {attach.handle} is already attached")
-        peer_is_sender = attach.role == Role.SENDER
-        terminus = attach.target if peer_is_sender else attach.source
-        address = parse_address(getattr(terminus, "address", None))
-        ctx = self.ctx
-        try:
-            if address is None:
-                raise AmqpFault(ErrorCondition.NOT_FOUND, f"no node at {getattr(terminus, 'address', None)!r}")
-            if address.kind != "cbs":
-                check_entity(ctx.broker, address)
-        except AmqpFault as fault:
-            session.refuse_attach(attach, fault.to_error())
-            return
-        from .nodes import CbsTarget, ManagementTarget, QueueSource, QueueTarget, ReplySource
+        self.ctx.nodes.attach(self, session, attach)
 
-        if peer_is_sender:
-            if address.kind == "cbs":
-                node: Any = CbsTarget(ctx.cbs)
-            elif address.kind == "management":
-                node = ManagementTarget(ctx.management, address.path)
-            else:
-                node = QueueTarget(ctx.broker, address.path)
-            size = max(ctx.broker.limits.max_message_size * 2, 4 * 1024 * 1024)
-            incoming = IncomingLink(session, attach, session.allocate_handle(), node, size)
-            session.add_link(incoming)
-            session.send(Attach(name=attach.name, handle=incoming.handle, role=Role.RECEIVER,
-                                snd_settle_mode=attach.snd_settle_mode, rcv_settle_mode=ReceiverSettleMode.FIRST,
-                                source=attach.source, target=attach.target, max_message_size=size))
-            incoming.grant_credit()
-            return
-        if address.kind in ("cbs", "management"):
-            reply = ReplySource(address.kind, address.path)
-            self._attach_outgoing(session, attach, reply, settled=True)
-            return
-        delete = attach.snd_settle_mode == SenderSettleMode.SETTLED
-        source = attach.source
-        filters = dict(source.filters or {}) if isinstance(source, Source) else {}
-        if SESSION_FILTER not in filters:
-            queue = QueueSource(ctx.broker, ctx.waiter, ctx.sessions, address.path, delete=delete)
-            self._attach_outgoing(session, attach, queue, settled=delete)
-            return
-        requested = filters[SESSION_FILTER]
-        session_id = None if requested is None else str(requested)
-        wait_ms = self._link_timeout(attach)
-        task = asyncio.ensure_future(self._attach_session(session, attach, address.path, session_id, wait_ms,
-                                                          delete))
+    # ------------------------------------------------------------------ what a node directory uses
+
+    @property
+    def is_open(self) -> bool:
+        return self._state == "opened"
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run work for this connection (a pending attach); cancelled when the connection closes."""
+        task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    @staticmethod
-    def _link_timeout(attach: Attach) -> float:
-        value = (attach.properties or {}).get(LINK_TIMEOUT)
-        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-            return value / 1000
-        return DEFAULT_SESSION_WAIT
+    def attach_incoming(self, session: Session, attach: Attach, node: ReceivingNode, *,
+                        max_message_size: int) -> IncomingLink:
+        """Answer the peer's sender attach: we receive into ``node``; credit is granted at once."""
+        incoming = IncomingLink(session, attach, session.allocate_handle(), node, max_message_size)
+        session.add_link(incoming)
+        session.send(Attach(name=attach.name, handle=incoming.handle, role=Role.RECEIVER,
+                            snd_settle_mode=attach.snd_settle_mode, rcv_settle_mode=ReceiverSettleMode.FIRST,
+                            source=attach.source, target=attach.target, max_message_size=max_message_size))
+        incoming.grant_credit()
+        return incoming
 
-    async def _attach_session(self, session: Session, attach: Attach, path: str, session_id: str | None,
-                              timeout: float, delete: bool) -> None:
-        from .nodes import QueueSource, accept_session
-
-        try:
-            lease = await accept_session(self.ctx.broker, self.ctx.waiter, path, session_id, timeout)
-        except AmqpFault as fault:
-            if not session.ended:
-                session.refuse_attach(attach, fault.to_error())
-            return
-        if session.ended or self._state != "opened":
-            with contextlib.suppress(Exception):
-                self.ctx.broker.release_session(path, lease.session_id, lease.lock_token)
-            return
-        source = attach.source
-        assert isinstance(source, Source)
-        filters = dict(source.filters or {})
-        filters[SESSION_FILTER] = lease.session_id
-        echoed = Source(address=source.address, durable=source.durable, expiry_policy=source.expiry_policy,
-                        timeout=source.timeout, filters=filters, default_outcome=source.default_outcome,
-                        outcomes=source.outcomes, capabilities=source.capabilities)
-        ticks = DOTNET_EPOCH_TICKS + round((lease.locked_until + lock_clock_offset(self.ctx.broker)) * 10_000_000)
-        node = QueueSource(self.ctx.broker, self.ctx.waiter, self.ctx.sessions, path, delete=delete, lease=lease)
-        self._attach_outgoing(session, attach, node, settled=delete, source=echoed,
-                              properties={LOCKED_UNTIL_UTC: Long(ticks)})
-        await self.drain()
-
-    def _attach_outgoing(self, session: Session, attach: Attach, node: Any, *, settled: bool,
-                         source: Source | None = None, properties: dict[Any, Any] | None = None) -> Link:
+    def attach_outgoing(self, session: Session, attach: Attach, node: SendingNode, *, settled: bool,
+                        max_message_size: int, source: Source | None = None,
+                        properties: dict[Any, Any] | None = None) -> OutgoingLink:
+        """Answer the peer's receiver attach: ``node`` feeds the link as the peer grants credit."""
         link = OutgoingLink(session, attach, session.allocate_handle(), node, settled=settled)
         session.add_link(link)
         session.send(Attach(
             name=attach.name, handle=link.handle, role=Role.SENDER,
             snd_settle_mode=SenderSettleMode.SETTLED if settled else SenderSettleMode.UNSETTLED,
             rcv_settle_mode=attach.rcv_settle_mode, source=source or attach.source, target=attach.target,
-            initial_delivery_count=0, max_message_size=self.ctx.broker.limits.max_message_size * 2,
+            initial_delivery_count=0, max_message_size=max_message_size,
             properties=properties,
         ))
         return link
-

@@ -9,16 +9,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
-from .errors import AmqpFault
-from .message import AmqpMessage
-from .performatives import Attach, DeliveryState, Disposition, Error, ErrorCondition, Flow, Role, Transfer
+from .protocol.errors import AmqpFault
+from .protocol.message import AmqpMessage
+from .protocol.performatives import Attach, DeliveryState, Disposition, Error, ErrorCondition, Flow, Role, Transfer
 
-if TYPE_CHECKING:
-    from .session import Session
-
-__all__ = ["IncomingLink", "Link", "OutgoingDelivery", "OutgoingLink", "ReceivingNode", "SendingNode"]
+__all__ = ["IncomingLink", "Link", "LinkSession", "OutgoingDelivery", "OutgoingLink", "ReceivingNode", "SendingNode"]
 
 log = logging.getLogger("queue_emulator.amqp")
 
@@ -33,6 +30,27 @@ class OutgoingDelivery:
     link: OutgoingLink
     delivery_id: int
     lock_token: str | None
+
+
+class LinkSession(Protocol):
+    """What a link needs from the session it is attached to (the session module implements it; a link never
+    imports its parent)."""
+
+    links: dict[int, Link]
+    window_open: asyncio.Event
+    """Set while the peer's session window has room for more transfers."""
+
+    def send(self, performative: Any) -> None: ...
+
+    def send_link_flow(self, link: Link, *, delivery_count: int, link_credit: int, drain: bool = False) -> None: ...
+
+    def send_delivery(self, link: Link, tag: bytes, payload: bytes, *, settled: bool) -> int: ...
+
+    def track(self, delivery: OutgoingDelivery) -> None: ...
+
+    def detach_link(self, link: Link, error: Error | None) -> None: ...
+
+    async def drain(self) -> None: ...
 
 
 class ReceivingNode(Protocol):
@@ -54,7 +72,7 @@ class SendingNode(Protocol):
 
 
 class Link:
-    def __init__(self, session: Session, attach: Attach, handle: int) -> None:
+    def __init__(self, session: LinkSession, attach: Attach, handle: int) -> None:
         self.session = session
         self.name = attach.name
         self.remote_handle = attach.handle
@@ -96,7 +114,7 @@ class Link:
 class IncomingLink(Link):
     """The peer sends, we receive; credit is granted up front and topped up as deliveries arrive."""
 
-    def __init__(self, session: Session, attach: Attach, handle: int, node: ReceivingNode, max_message_size: int):
+    def __init__(self, session: LinkSession, attach: Attach, handle: int, node: ReceivingNode, max_message_size: int):
         super().__init__(session, attach, handle)
         self.node = node
         self.max_message_size = max_message_size
@@ -147,7 +165,7 @@ class IncomingLink(Link):
 class OutgoingLink(Link):
     """We send, the peer grants credit: ``credit`` deliveries may go out; drain consumes what is left."""
 
-    def __init__(self, session: Session, attach: Attach, handle: int, node: SendingNode, *, settled: bool) -> None:
+    def __init__(self, session: LinkSession, attach: Attach, handle: int, node: SendingNode, *, settled: bool) -> None:
         super().__init__(session, attach, handle)
         self.node = node
         self.settled_mode = settled

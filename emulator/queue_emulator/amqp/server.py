@@ -1,7 +1,7 @@
-"""The AMQP 1.0 front of the emulator: an asyncio TCP server speaking Azure Service Bus.
+"""The AMQP 1.0 listener: an asyncio TCP server that runs one :class:`Connection` per socket.
 
-``AmqpServer(broker, waiter).start()`` listens on loopback; the unmodified ``azure-servicebus`` SDK connects with
-``Endpoint=sb://127.0.0.1:<port>;SharedAccessKeyName=...;SharedAccessKey=...;UseDevelopmentEmulator=true``.
+It knows no dialect: what link addresses mean comes from the ``NodeDirectory`` it is given (the Service Bus one
+is built by ``queue_emulator.amqp.servicebus.create_servicebus_server``).
 """
 
 from __future__ import annotations
@@ -10,13 +10,8 @@ import asyncio
 import logging
 import uuid
 
-from queue_runtime.broker import Broker
-from queue_runtime.broker.waiting import BrokerWaiter
-
-from .cbs import CbsNode, SasVerifier
-from .connection import Connection, ServerContext
-from .sasl import SaslPolicy
-from .servicebus import ManagementNode, SessionRegistry
+from .connection import Connection, NodeDirectory, ServerContext
+from .protocol.sasl import SaslPolicy
 
 __all__ = ["DEFAULT_MAX_FRAME_SIZE", "AmqpServer"]
 
@@ -28,26 +23,19 @@ DEFAULT_MAX_FRAME_SIZE = 256 * 1024
 class AmqpServer:
     def __init__(
         self,
-        broker: Broker,
-        waiter: BrokerWaiter,
+        nodes: NodeDirectory,
         *,
+        sasl: SaslPolicy,
         host: str = "127.0.0.1",
         port: int = 5672,
-        sas_key_name: str | None = None,
-        sas_key: str | None = None,
         max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
         idle_timeout: float | None = None,
     ) -> None:
-        sessions = SessionRegistry()
         self.host = host
         self._requested_port = port
         self._context = ServerContext(
-            broker=broker,
-            waiter=waiter,
-            sasl=SaslPolicy(sas_key_name, sas_key),
-            cbs=CbsNode(SasVerifier(sas_key_name, sas_key)),
-            management=ManagementNode(broker, sessions),
-            sessions=sessions,
+            sasl=sasl,
+            nodes=nodes,
             max_frame_size=max_frame_size,
             idle_timeout=idle_timeout,
             container_id=f"queue-emulator-{uuid.uuid4()}",

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from .errors import AmqpFault
-from .performatives import (
+from .link import IncomingLink, Link, OutgoingDelivery
+from .protocol.errors import AmqpFault
+from .protocol.performatives import (
     Attach,
     Begin,
     DeliveryState,
@@ -22,11 +23,7 @@ from .performatives import (
     Transfer,
 )
 
-if TYPE_CHECKING:
-    from .connection import Connection
-    from .link import Link, OutgoingDelivery
-
-__all__ = ["INCOMING_WINDOW", "Session"]
+__all__ = ["INCOMING_WINDOW", "Session", "SessionConnection"]
 
 log = logging.getLogger("queue_emulator.amqp")
 
@@ -36,8 +33,19 @@ HANDLE_MAX = 0xFFFF
 MASK = 0xFFFF_FFFF
 
 
+class SessionConnection(Protocol):
+    """What a session needs from its connection (the connection module implements it; a session never imports
+    its parent)."""
+
+    def send(self, performative: Performative | None, *, channel: int = 0) -> None: ...
+
+    def send_transfer(self, transfer: Transfer, payload: bytes, *, channel: int) -> int: ...
+
+    async def drain(self) -> None: ...
+
+
 class Session:
-    def __init__(self, connection: Connection, channel: int, begin: Begin, remote_channel: int) -> None:
+    def __init__(self, connection: SessionConnection, channel: int, begin: Begin, remote_channel: int) -> None:
         self.connection = connection
         self.channel = channel
         self.remote_channel = remote_channel
@@ -57,6 +65,9 @@ class Session:
 
     def send(self, performative: Performative) -> None:
         self.connection.send(performative, channel=self.channel)
+
+    async def drain(self) -> None:
+        await self.connection.drain()
 
     def _session_flow(self, **link_fields: Any) -> Flow:
         return Flow(next_incoming_id=self.next_incoming_id, incoming_window=self.incoming_window,
@@ -150,8 +161,6 @@ class Session:
         link.on_flow(flow)
 
     def on_transfer(self, transfer: Transfer, payload: bytes) -> None:
-        from .link import IncomingLink
-
         self.next_incoming_id = (self.next_incoming_id + 1) & MASK
         self.incoming_window -= 1
         if self.incoming_window < 0:

@@ -5,17 +5,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-
 from aiohttp import web
-from pydantic import BaseModel
 
 from queue_runtime import QueueOptions
 
-from . import dashboard
-from .fronts import control, rest
+from . import control, dashboard, queues
 from .openapi import serve_openapi
+from .route import Route
 from .wire import (
     AcceptSessionRequest,
     AcceptSessionResponse,
@@ -53,24 +49,6 @@ from .wire import (
 
 __all__ = ["ROUTES", "Route", "add_routes"]
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-@dataclass(frozen=True, slots=True)
-class Route:
-    method: str
-    path: str
-    handler: Handler
-    name: str
-    summary: str
-    request: type[BaseModel] | None = None
-    response: type[BaseModel] | None = None
-    status: int = 200
-    query: tuple[str, ...] = ()
-    tag: str = "messages"
-    in_schema: bool = True
-
-
 Q = "/v1/queues/{queue}"
 LOCK = Q + "/locks/{lock_token}"
 SESSION = Q + "/sessions/{session_id}"
@@ -82,55 +60,55 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/health", control.health, "health", "liveness", response=HealthResponse, tag="service"),
     Route("GET", "/v1/info", control.info, "info", "limits and clock mode", response=InfoResponse, tag="service"),
     # queues
-    Route("GET", "/v1/queues", rest.list_queues, "list_queues", "every queue with its depths",
+    Route("GET", "/v1/queues", queues.list_queues, "list_queues", "every queue with its depths",
           response=QueueListResponse, tag="queues"),
-    Route("PUT", Q, rest.create_queue, "create_queue", "create a queue", QueueOptions, QueuePropertiesOut, 201,
+    Route("PUT", Q, queues.create_queue, "create_queue", "create a queue", QueueOptions, QueuePropertiesOut, 201,
           tag="queues"),
-    Route("GET", Q, rest.get_queue, "get_queue", "a queue's options and depths", response=QueuePropertiesOut,
+    Route("GET", Q, queues.get_queue, "get_queue", "a queue's options and depths", response=QueuePropertiesOut,
           tag="queues"),
-    Route("DELETE", Q, rest.delete_queue, "delete_queue", "delete a queue and its messages", status=204,
+    Route("DELETE", Q, queues.delete_queue, "delete_queue", "delete a queue and its messages", status=204,
           tag="queues"),
     # messages
-    Route("POST", Q + "/messages", rest.send, "send", "send one or more messages (all or none)", SendRequest,
+    Route("POST", Q + "/messages", queues.send, "send", "send one or more messages (all or none)", SendRequest,
           SendResponse),
-    Route("POST", Q + "/messages/receive", rest.receive, "receive", "receive with long polling", ReceiveRequest,
+    Route("POST", Q + "/messages/receive", queues.receive, "receive", "receive with long polling", ReceiveRequest,
           MessagesResponse),
-    Route("POST", Q + "/messages/peek", rest.peek, "peek", "read messages without locking", PeekRequest,
+    Route("POST", Q + "/messages/peek", queues.peek, "peek", "read messages without locking", PeekRequest,
           MessagesResponse),
-    Route("POST", Q + "/messages/schedule", rest.schedule, "schedule", "send messages that appear at a time",
+    Route("POST", Q + "/messages/schedule", queues.schedule, "schedule", "send messages that appear at a time",
           ScheduleRequest, SendResponse),
-    Route("POST", Q + "/messages/cancel-scheduled", rest.cancel_scheduled, "cancel_scheduled",
+    Route("POST", Q + "/messages/cancel-scheduled", queues.cancel_scheduled, "cancel_scheduled",
           "cancel scheduled messages", CancelScheduledRequest, status=204),
-    Route("POST", Q + "/messages/deferred", rest.receive_deferred, "receive_deferred",
+    Route("POST", Q + "/messages/deferred", queues.receive_deferred, "receive_deferred",
           "receive deferred messages by sequence number", ReceiveDeferredRequest, MessagesResponse),
     # settlement
-    Route("POST", Q + "/locks/complete", rest.complete_batch, "complete_batch", "complete many locks",
+    Route("POST", Q + "/locks/complete", queues.complete_batch, "complete_batch", "complete many locks",
           SettleBatchRequest, SettleBatchResponse, tag="locks"),
-    Route("POST", LOCK + "/complete", rest.complete, "complete", "complete (delete) a locked message",
+    Route("POST", LOCK + "/complete", queues.complete, "complete", "complete (delete) a locked message",
           SettleRequest, status=204, tag="locks"),
-    Route("POST", LOCK + "/abandon", rest.abandon, "abandon", "release the lock; the message is redelivered",
+    Route("POST", LOCK + "/abandon", queues.abandon, "abandon", "release the lock; the message is redelivered",
           SettleRequest, status=204, tag="locks"),
-    Route("POST", LOCK + "/dead-letter", rest.dead_letter, "dead_letter", "move to the dead-letter queue",
+    Route("POST", LOCK + "/dead-letter", queues.dead_letter, "dead_letter", "move to the dead-letter queue",
           DeadLetterRequest, status=204, tag="locks"),
-    Route("POST", LOCK + "/defer", rest.defer, "defer", "set aside for receive-by-sequence-number",
+    Route("POST", LOCK + "/defer", queues.defer, "defer", "set aside for receive-by-sequence-number",
           SettleRequest, DeferResponse, tag="locks"),
-    Route("POST", LOCK + "/renew", rest.renew_lock, "renew_lock", "extend the lock", SettleRequest,
+    Route("POST", LOCK + "/renew", queues.renew_lock, "renew_lock", "extend the lock", SettleRequest,
           LockedUntilResponse, tag="locks"),
     # sessions
-    Route("GET", Q + "/sessions", rest.list_sessions, "list_sessions", "sessions of a session queue",
+    Route("GET", Q + "/sessions", queues.list_sessions, "list_sessions", "sessions of a session queue",
           response=SessionListResponse, tag="sessions"),
-    Route("POST", Q + "/sessions/accept", rest.accept_session, "accept_session",
+    Route("POST", Q + "/sessions/accept", queues.accept_session, "accept_session",
           "lock a named session or wait for the next available one", AcceptSessionRequest, AcceptSessionResponse,
           tag="sessions"),
-    Route("POST", SESSION + "/receive", rest.session_receive, "session_receive", "receive within a held session",
+    Route("POST", SESSION + "/receive", queues.session_receive, "session_receive", "receive within a held session",
           SessionReceiveRequest, MessagesResponse, tag="sessions"),
-    Route("POST", SESSION + "/renew", rest.renew_session_lock, "renew_session_lock", "extend the session lock",
+    Route("POST", SESSION + "/renew", queues.renew_session_lock, "renew_session_lock", "extend the session lock",
           SessionTokenRequest, LockedUntilResponse, tag="sessions"),
-    Route("GET", SESSION + "/state", rest.get_session_state, "get_session_state", "read session state",
+    Route("GET", SESSION + "/state", queues.get_session_state, "get_session_state", "read session state",
           response=SessionStateResponse, query=("session_token",), tag="sessions"),
-    Route("PUT", SESSION + "/state", rest.set_session_state, "set_session_state", "write session state",
+    Route("PUT", SESSION + "/state", queues.set_session_state, "set_session_state", "write session state",
           SessionStateRequest, status=204, tag="sessions"),
-    Route("POST", SESSION + "/release", rest.release_session, "release_session",
+    Route("POST", SESSION + "/release", queues.release_session, "release_session",
           "release the session lock; unsettled messages come back", SessionTokenRequest, status=204,
           tag="sessions"),
     # control (tests)

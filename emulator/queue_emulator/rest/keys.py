@@ -1,4 +1,4 @@
-"""Typed application keys: every piece of state the emulator app holds, one constant each."""
+"""Typed application keys: every piece of state the REST front's app holds, one constant each."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ from aiohttp import web
 from queue_runtime.broker import Broker
 from queue_runtime.broker.waiting import BrokerWaiter
 
-from .amqp.server import AmqpServer
-from .entities import EntityDeclarations
-from .faults import FaultInjector
-from .settings import EmulatorSettings
-from .stats import Stats
+from ..endpoints import Endpoints
+from ..entities import EntityDeclarations
+from ..faults import FaultInjector
+from ..settings import EmulatorSettings
+from ..stats import Stats
 
-__all__ = ["AMQP", "BROKER", "ENTITIES", "FAULTS", "OPENAPI", "SETTINGS", "STATS", "WAITER"]
+__all__ = ["BROKER", "ENDPOINTS", "ENTITIES", "FAULTS", "OPENAPI", "SETTINGS", "STATS", "WAITER"]
 
 SETTINGS = web.AppKey("settings", EmulatorSettings)
 BROKER = web.AppKey("broker", Broker)
@@ -22,4 +22,4 @@ FAULTS = web.AppKey("faults", FaultInjector)
 STATS = web.AppKey("stats", Stats)
 ENTITIES = web.AppKey("entities", EntityDeclarations)
 OPENAPI = web.AppKey("openapi", bytes)
-AMQP = web.AppKey("amqp", AmqpServer)  # set only when the AMQP front is on
+ENDPOINTS = web.AppKey("endpoints", Endpoints)  # where the other fronts listen

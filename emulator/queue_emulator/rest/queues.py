@@ -14,9 +14,10 @@ from queue_runtime import QueueName, QueueOptions
 from queue_runtime.broker import Broker, BrokerMessage
 from queue_runtime.errors import BatchTooLargeError, MessageLockLostError, QueueError
 
-from ..http_errors import error_body
-from ..keys import BROKER, FAULTS, SETTINGS, WAITER
-from ..wire import (
+from ._http import encode, no_content, parse, path_of, queue_of
+from .errors import error_body
+from .keys import BROKER, FAULTS, SETTINGS, WAITER
+from .wire import (
     AcceptSessionRequest,
     AcceptSessionResponse,
     CancelScheduledRequest,
@@ -43,7 +44,6 @@ from ..wire import (
     SettleRequest,
     message_json,
 )
-from ._http import encode, no_content, parse, path_of, queue_of
 
 __all__ = [
     "abandon", "accept_session", "cancel_scheduled", "complete", "complete_batch", "create_queue", "dead_letter",

@@ -14,8 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, quote_plus
 
-from .message import AmqpMessage
-from .performatives import Properties
+from ..protocol.message import AmqpMessage
+from ..protocol.performatives import Properties
 
 __all__ = ["CbsNode", "SasVerifier"]
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from queue_runtime.errors import QueueError
 
-from .performatives import Error, ErrorCondition
-from .types import Symbol
+from ..protocol.errors import AmqpFault
+from ..protocol.performatives import ErrorCondition
+from ..protocol.types import Symbol
 
-__all__ = ["AmqpFault", "ServiceBusCondition", "fault_from_engine"]
+__all__ = ["ServiceBusCondition", "fault_from_engine"]
 
 
 class ServiceBusCondition:
@@ -25,21 +24,6 @@ class ServiceBusCondition:
     ENTITY_ALREADY_EXISTS = Symbol("com.microsoft:entity-already-exists")
     SERVER_BUSY = Symbol("com.microsoft:server-busy")
     DEAD_LETTER = Symbol("com.microsoft:dead-letter")
-
-
-@dataclass(slots=True)
-class AmqpFault(Exception):
-    """A failure to report to the peer: an AMQP error condition plus the management status code."""
-
-    condition: Symbol
-    description: str
-    status_code: int = 500
-
-    def __str__(self) -> str:
-        return f"{self.condition}: {self.description}"
-
-    def to_error(self) -> Error:
-        return Error(condition=self.condition, description=self.description)
 
 
 # engine error code -> (AMQP condition, management status code)

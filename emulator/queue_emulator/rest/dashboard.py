@@ -12,7 +12,7 @@ __all__ = ["page"]
 
 @cache
 def _html() -> bytes:
-    return files("queue_emulator").joinpath("static/dashboard.html").read_bytes()
+    return files("queue_emulator.rest").joinpath("static/dashboard.html").read_bytes()
 
 
 async def page(request: web.Request) -> web.Response:

@@ -11,8 +11,9 @@ from queue_runtime.errors import ProviderError, UnsupportedOperationError, Valid
 
 from .. import __version__
 from ..faults import NO_ERROR, OPERATIONS
-from ..keys import AMQP, BROKER, ENTITIES, FAULTS, SETTINGS, STATS
-from ..wire import (
+from ._http import encode, no_content, parse, path_of
+from .keys import BROKER, ENDPOINTS, ENTITIES, FAULTS, SETTINGS, STATS
+from .wire import (
     AdvanceClockRequest,
     ClockResponse,
     DeadLetterSummary,
@@ -28,7 +29,6 @@ from ..wire import (
     SessionInfo,
     StatsResponse,
 )
-from ._http import encode, no_content, parse, path_of
 
 __all__ = [
     "add_fault", "advance_clock", "clear_faults", "get_clock", "health", "info", "list_faults", "lose_lock",
@@ -48,7 +48,7 @@ async def health(request: web.Request) -> web.Response:
 
 async def info(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
-    amqp = request.app.get(AMQP)
+    amqp_port = request.app[ENDPOINTS].amqp_port
     return encode(InfoResponse(
         version=__version__,
         clock="manual" if request.app[BROKER].clock.manual else "system",
@@ -58,8 +58,8 @@ async def info(request: web.Request) -> web.Response:
         max_request_size=settings.max_request_size,
         max_batch_size=settings.max_batch_size,
         max_queues=request.app[BROKER].limits.max_queues,
-        amqp_port=amqp.port if amqp is not None else None,
-        servicebus_connection_string=settings.servicebus_connection_string(amqp.port) if amqp is not None else None,
+        amqp_port=amqp_port,
+        servicebus_connection_string=None if amqp_port is None else settings.servicebus_connection_string(amqp_port),
     ))
 
 

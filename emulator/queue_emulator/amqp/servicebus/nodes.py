@@ -9,12 +9,11 @@ from queue_runtime.broker import Broker, BrokerMessage, SessionLease
 from queue_runtime.broker.waiting import BrokerWaiter
 from queue_runtime.errors import QueueError
 
-from .cbs import CbsNode
-from .codec import AmqpDecodeError
-from .errors import AmqpFault, ServiceBusCondition, fault_from_engine
-from .link import IncomingLink, OutgoingDelivery, OutgoingLink
-from .message import AmqpMessage
-from .performatives import (
+from ..link import IncomingLink, OutgoingDelivery, OutgoingLink
+from ..protocol.codec import AmqpDecodeError
+from ..protocol.errors import AmqpFault
+from ..protocol.message import AmqpMessage
+from ..protocol.performatives import (
     Accepted,
     DeliveryState,
     Error,
@@ -23,13 +22,13 @@ from .performatives import (
     Rejected,
     Released,
 )
-from .servicebus import (
+from .cbs import CbsNode
+from .errors import ServiceBusCondition, fault_from_engine
+from .management import ManagementNode, SessionRegistry, settle
+from .mapping import (
     BATCH_MESSAGE_FORMAT,
-    ManagementNode,
-    SessionRegistry,
     from_amqp,
     lock_clock_offset,
-    settle,
     tag_for_lock_token,
     to_amqp,
     unpack_batch,
@@ -236,7 +235,7 @@ class QueueSource:
                     return
                 if messages:
                     self._send(link, messages)
-                    await link.session.connection.drain()
+                    await link.session.drain()
         finally:
             self._pumping = False
 

@@ -5,18 +5,16 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
-from . import __version__
+from .. import __version__
 from .keys import OPENAPI
+from .route import Route
 from .wire import ErrorResponse
-
-if TYPE_CHECKING:
-    from .routes import Route
 
 __all__ = ["build_openapi", "serve_openapi"]
 

@@ -1,0 +1,16 @@
+"""Where each front listens, for the fronts that report the others (``/v1/info``, the dashboard, the CLI banner).
+
+The process fills it in as it starts each front; a front reads it and never imports another front.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["Endpoints"]
+
+
+@dataclass(slots=True)
+class Endpoints:
+    amqp_port: int | None = None
+    """The AMQP (Service Bus) front's bound port; ``None`` while it is off or not started yet."""

@@ -1,1 +1,0 @@
-"""Protocol fronts: each parses its wire format, calls the broker engine, encodes the answer. No rules here."""
