@@ -33,11 +33,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Self
 from urllib.parse import urlsplit, urlunsplit
 
-from .._config import AwsSqsConfig
-from .._identifiers import MessageId, QueueName, SessionId
-from .._messages import Message, ReceiptHandle, ReceivedMessage
-from .._queues import QueueOptions, QueueProperties, SessionSupport
-from ..errors import (
+from ..._config import AwsSqsConfig
+from ..._identifiers import MessageId, QueueName, SessionId
+from ..._messages import Message, ReceiptHandle, ReceivedMessage
+from ..._queues import QueueOptions, QueueProperties, SessionSupport
+from ...errors import (
     AuthenticationError,
     AuthorizationError,
     BatchTooLargeError,
@@ -58,7 +58,7 @@ from ..errors import (
     UnsupportedOperationError,
     ValidationError,
 )
-from ..ports import Capabilities, QueueProvider, SessionProvider
+from ...ports import Capabilities, QueueProvider, SessionProvider
 
 __all__ = [
     "MAX_USER_ATTRIBUTES",
