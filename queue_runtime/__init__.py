@@ -20,6 +20,17 @@ from ._messages import Message, PeekedMessage, ReceiptHandle, ReceivedMessage
 from ._processor import DeadLetter, ProcessorOptions, QueueProcessor
 from ._queues import QueueOptions, QueueProperties, SessionSupport
 from ._resilience import CircuitBreaker, CircuitState
+from ._session_keys import (
+    CompositeKeyStrategy,
+    FallbackStrategy,
+    GitHubEntityStrategy,
+    NoOrderingStrategy,
+    PayloadField,
+    SessionKeyStrategy,
+    SingleFieldStrategy,
+    hashed_session_id,
+    session_id_from_parts,
+)
 from .errors import QueueError
 from .ports import Capabilities, QueueProvider, SessionProvider
 
@@ -30,11 +41,16 @@ __all__ = [
     "CircuitBreaker",
     "CircuitBreakerPolicy",
     "CircuitState",
+    "CompositeKeyStrategy",
     "DeadLetter",
     "EmulatorConfig",
+    "FallbackStrategy",
+    "GitHubEntityStrategy",
     "InMemoryConfig",
     "Message",
     "MessageId",
+    "NoOrderingStrategy",
+    "PayloadField",
     "PeekedMessage",
     "PluginProviderConfig",
     "ProcessorOptions",
@@ -53,8 +69,12 @@ __all__ = [
     "RetryPolicy",
     "SessionClient",
     "SessionId",
+    "SessionKeyStrategy",
     "SessionProvider",
     "SessionSupport",
+    "SingleFieldStrategy",
+    "hashed_session_id",
+    "session_id_from_parts",
 ]
 
 __version__ = "0.1.0"

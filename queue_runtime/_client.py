@@ -17,6 +17,7 @@ from ._identifiers import MessageId, QueueName, SessionId
 from ._messages import Message, PeekedMessage, ReceiptHandle, ReceivedMessage
 from ._queues import QueueOptions, QueueProperties
 from ._resilience import CircuitBreaker, backoff_delay
+from ._session_keys import SessionKeyStrategy
 from ._telemetry import Telemetry
 from .errors import (
     CircuitOpenError,
@@ -136,8 +137,13 @@ class QueueClient:
         sleep: Sleep = asyncio.sleep,
         monotonic: Callable[[], float] | None = None,
         rng: random.Random | None = None,
+        session_keys: SessionKeyStrategy | None = None,
     ) -> None:
         self.config = config or QueueConfig()
+        if session_keys is not None and not isinstance(session_keys, SessionKeyStrategy):
+            raise ValidationError("session_keys", "must be a SessionKeyStrategy or None")
+        self.session_keys = session_keys
+        """How sent messages without a ``session_id`` get one (see ``queue_runtime.SingleFieldStrategy``...)."""
         self.provider = provider
         telemetry = Telemetry(
             provider.capabilities.provider, tracer_provider=tracer_provider, meter_provider=meter_provider
@@ -204,17 +210,21 @@ class QueueClient:
         return await self._run("get_queue", name, lambda: self.provider.get_queue(name))
 
     # -- sending
-    async def send_message(self, queue: str, message: Message) -> MessageId:
-        return (await self.send_messages(queue, [message]))[0]
+    async def send_message(
+        self, queue: str, message: Message, *, session_keys: SessionKeyStrategy | None = None
+    ) -> MessageId:
+        return (await self.send_messages(queue, [message], session_keys=session_keys))[0]
 
-    async def send_messages(self, queue: str, messages: Sequence[Message]) -> list[MessageId]:
-        """Send in batches of at most ``capabilities.max_batch_size``; each batch is all or nothing."""
+    async def send_messages(
+        self, queue: str, messages: Sequence[Message], *, session_keys: SessionKeyStrategy | None = None
+    ) -> list[MessageId]:
+        """Send in batches of at most ``capabilities.max_batch_size``; each batch is all or nothing.
+
+        A message without a ``session_id`` gets one from ``session_keys`` (or the client's ``session_keys``)
+        when that strategy finds its fields; an explicit ``session_id`` always wins.
+        """
         name = QueueName(queue)
-        items = list(messages)
-        for item in items:
-            if not isinstance(item, Message):
-                raise ValidationError("messages", f"expected Message, got {type(item).__name__}")
-            self._check_size(item)
+        items = [self._prepare(item, session_keys) for item in messages]
         size = self.capabilities.max_batch_size
         ids: list[MessageId] = []
         for start in range(0, len(items), size):
@@ -230,6 +240,15 @@ class QueueClient:
             )
         return ids
 
+    def _prepare(self, message: Message, session_keys: SessionKeyStrategy | None) -> Message:
+        if not isinstance(message, Message):
+            raise ValidationError("messages", f"expected Message, got {type(message).__name__}")
+        strategy = session_keys or self.session_keys
+        if strategy is not None:
+            message = strategy.apply(message)
+        self._check_size(message)
+        return message
+
     def _check_size(self, message: Message) -> None:
         from .errors import MessageTooLargeError
 
@@ -237,12 +256,14 @@ class QueueClient:
         if size > self.capabilities.max_message_size:
             raise MessageTooLargeError(size, self.capabilities.max_message_size)
 
-    async def schedule_message(self, queue: str, message: Message, at: datetime) -> int:
+    async def schedule_message(
+        self, queue: str, message: Message, at: datetime, *, session_keys: SessionKeyStrategy | None = None
+    ) -> int:
         """Send ``message`` so that it appears at ``at``; returns the sequence number to cancel it with."""
         name = QueueName(queue)
         if at.tzinfo is None:
             raise ValidationError("at", "must be a timezone-aware datetime")
-        self._check_size(message)
+        message = self._prepare(message, session_keys)
         result = await self._run("schedule", name, lambda: self.provider.schedule_messages(name, [message], at))
         return result[0]
 
