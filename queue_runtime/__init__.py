@@ -15,6 +15,13 @@ from ._config import (
     QueueConfig,
     RetryPolicy,
 )
+from ._dead_letters import (
+    DeadLetterEntry,
+    DeadLetterManager,
+    DeadLetterSummary,
+    ResubmitFailure,
+    ResubmitResult,
+)
 from ._identifiers import MessageId, QueueName, SessionId
 from ._messages import Message, PeekedMessage, ReceiptHandle, ReceivedMessage
 from ._processor import DeadLetter, ProcessorOptions, QueueProcessor
@@ -43,6 +50,9 @@ __all__ = [
     "CircuitState",
     "CompositeKeyStrategy",
     "DeadLetter",
+    "DeadLetterEntry",
+    "DeadLetterManager",
+    "DeadLetterSummary",
     "EmulatorConfig",
     "FallbackStrategy",
     "GitHubEntityStrategy",
@@ -66,6 +76,8 @@ __all__ = [
     "QueueProvider",
     "ReceiptHandle",
     "ReceivedMessage",
+    "ResubmitFailure",
+    "ResubmitResult",
     "RetryPolicy",
     "SessionClient",
     "SessionId",

@@ -17,6 +17,7 @@ DOCUMENTS = [
     "docs/configuration.md",
     "docs/azure.md",
     "docs/session-keys.md",
+    "docs/dead-letters.md",
 ]
 BLOCK = re.compile(r"```python\n(.*?)```", re.DOTALL)
 
