@@ -22,6 +22,7 @@ from ._dead_letters import (
     ResubmitFailure,
     ResubmitResult,
 )
+from ._encryption import EncryptionKey, KeyRing, MessageEncryption, PlaintextPolicy, ReplayCache
 from ._identifiers import MessageId, QueueName, SessionId
 from ._messages import Message, PeekedMessage, ReceiptHandle, ReceivedMessage
 from ._processor import DeadLetter, ProcessorOptions, QueueProcessor
@@ -54,14 +55,18 @@ __all__ = [
     "DeadLetterManager",
     "DeadLetterSummary",
     "EmulatorConfig",
+    "EncryptionKey",
     "FallbackStrategy",
     "GitHubEntityStrategy",
     "InMemoryConfig",
+    "KeyRing",
     "Message",
+    "MessageEncryption",
     "MessageId",
     "NoOrderingStrategy",
     "PayloadField",
     "PeekedMessage",
+    "PlaintextPolicy",
     "PluginProviderConfig",
     "ProcessorOptions",
     "ProviderConfig",
@@ -76,6 +81,7 @@ __all__ = [
     "QueueProvider",
     "ReceiptHandle",
     "ReceivedMessage",
+    "ReplayCache",
     "ResubmitFailure",
     "ResubmitResult",
     "RetryPolicy",

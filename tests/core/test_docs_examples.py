@@ -18,6 +18,7 @@ DOCUMENTS = [
     "docs/azure.md",
     "docs/session-keys.md",
     "docs/dead-letters.md",
+    "docs/encryption.md",
 ]
 BLOCK = re.compile(r"```python\n(.*?)```", re.DOTALL)
 
