@@ -23,6 +23,7 @@ from ._dead_letters import (
     ResubmitResult,
 )
 from ._encryption import EncryptionKey, KeyRing, MessageEncryption, PlaintextPolicy, ReplayCache
+from ._health import HealthReport, HealthStatus
 from ._identifiers import MessageId, QueueName, SessionId
 from ._messages import Message, PeekedMessage, ReceiptHandle, ReceivedMessage
 from ._processor import DeadLetter, ProcessorOptions, QueueProcessor
@@ -58,6 +59,8 @@ __all__ = [
     "EncryptionKey",
     "FallbackStrategy",
     "GitHubEntityStrategy",
+    "HealthReport",
+    "HealthStatus",
     "InMemoryConfig",
     "KeyRing",
     "Message",

@@ -16,6 +16,7 @@ from opentelemetry import metrics, trace
 
 from ._config import QueueConfig
 from ._encryption import MessageEncryption
+from ._health import HealthReport, check_health
 from ._identifiers import MessageId, QueueName, SessionId
 from ._messages import Message, PeekedMessage, ReceiptHandle, ReceivedMessage
 from ._queues import QueueOptions, QueueProperties
@@ -481,6 +482,13 @@ class QueueClient:
         session = SessionClient(self, provider_session)
         self._sessions.add(session)
         return session
+
+    # -- health
+    async def health(self, queue: str | None = None, timeout: timedelta | float = timedelta(seconds=5)) -> HealthReport:
+        """Probe the provider once: reachable or not, the round-trip latency, the circuit breaker's state, and
+        (with ``queue``) whether that queue exists. Never raises for an unhealthy provider: the report says so.
+        No retries, and the probe does not count towards the circuit breaker."""
+        return await check_health(self, queue, timeout)
 
     # -- lifecycle
     async def aclose(self) -> None:

@@ -19,6 +19,7 @@ DOCUMENTS = [
     "docs/session-keys.md",
     "docs/dead-letters.md",
     "docs/encryption.md",
+    "docs/health.md",
 ]
 BLOCK = re.compile(r"```python\n(.*?)```", re.DOTALL)
 
