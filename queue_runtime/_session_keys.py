@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from ._identifiers import SessionId
@@ -155,20 +155,7 @@ class SessionKeyStrategy:
         session_id = self.session_id(message)
         if session_id is None:
             return message
-        return _with_session(message, session_id)
-
-
-def _with_session(message: Message, session_id: SessionId) -> Message:
-    return Message(
-        body=message.body,
-        attributes=message.attributes,
-        session_id=session_id,
-        correlation_id=message.correlation_id,
-        message_id=message.message_id,
-        time_to_live=message.time_to_live,
-        scheduled_enqueue_time=message.scheduled_enqueue_time,
-        content_type=message.content_type,
-    )
+        return replace(message, session_id=session_id)
 
 
 class SingleFieldStrategy(SessionKeyStrategy):
