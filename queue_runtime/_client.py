@@ -15,7 +15,7 @@ from typing import Any, Self, TypeVar
 from opentelemetry import metrics, trace
 
 from ._config import QueueConfig
-from ._encryption import MessageEncryption
+from ._encryption import MessageEncryption, is_envelope
 from ._health import HealthReport, check_health
 from ._identifiers import MessageId, QueueName, SessionId
 from ._messages import Message, PeekedMessage, ReceiptHandle, ReceivedMessage
@@ -261,6 +261,7 @@ class QueueClient:
             message = strategy.apply(message)
         if self.encryption is not None:
             message = self.encryption.seal(message)
+            self._runner.telemetry.encryption("seal", encrypted=True)
         self._check_size(message)
         return message
 
@@ -277,7 +278,9 @@ class QueueClient:
         for message in messages:
             try:
                 opened.append(self.encryption.open(message, check_replay=not dead_letter))
+                self._counted_open(message)
             except EncryptionError as exc:
+                self._counted_open(message, exc)
                 if dead_letter:
                     opened.append(_marked(message, exc))
                 else:
@@ -291,9 +294,16 @@ class QueueClient:
         for message in messages:
             try:
                 opened.append(self.encryption.open(message))
+                self._counted_open(message)
             except EncryptionError as exc:
+                self._counted_open(message, exc)
                 opened.append(_marked(message, exc))
         return opened
+
+    def _counted_open(self, message: PeekedMessage, error: EncryptionError | None = None) -> None:
+        self._runner.telemetry.encryption(
+            "open", encrypted=is_envelope(message.body), outcome="ok" if error is None else error.code
+        )
 
     async def _set_aside(
         self, message: ReceivedMessage, error: EncryptionError, settle: QueueClient | SessionClient

@@ -301,3 +301,35 @@ async def test_dead_letters_resubmit_re_encrypts_under_the_new_message_id() -> N
             back = await session.receive_message(timeout=0)
             assert back is not None and back.body == b"order" and back.message_id != received.message_id
             await session.complete_message(back)
+
+
+@pytest.mark.asyncio
+async def test_seal_and_open_are_counted_with_encrypted_and_outcome_labels_A35() -> None:
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+    reader = InMemoryMetricReader()
+    client = QueueClient(InMemoryProvider(InMemoryConfig()), meter_provider=MeterProvider(metric_readers=[reader]))
+    async with client:
+        await client.create_queue("q")
+        await client.send_message("q", Message(b"plain"))
+        client.encryption = MessageEncryption(KEY_A, plaintext="allow")
+        await client.send_message("q", Message(b"sealed"))
+        sealed_b = MessageEncryption(KEY_B).seal(Message(b"unknown key"))
+        client.encryption = None
+        await client.send_message("q", sealed_b)
+        client.encryption = MessageEncryption(KEY_A, plaintext="allow")
+        got = await client.receive_messages("q", 10, timeout=0)
+        assert sorted(m.body for m in got) == [b"plain", b"sealed"]
+    counts = {}
+    for metric in reader.get_metrics_data().resource_metrics[0].scope_metrics[0].metrics:
+        if metric.name == "queue_runtime.encryption.messages":
+            for point in metric.data.data_points:
+                labels = dict(point.attributes)
+                counts[(labels["direction"], labels["encrypted"], labels["outcome"])] = point.value
+    assert counts == {
+        ("seal", True, "ok"): 1,
+        ("open", True, "ok"): 1,
+        ("open", False, "ok"): 1,
+        ("open", True, "encryption_key_not_found"): 1,
+    }
