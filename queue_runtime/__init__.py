@@ -15,11 +15,31 @@ from ._config import (
     QueueConfig,
     RetryPolicy,
 )
+from ._dead_letters import (
+    DeadLetterEntry,
+    DeadLetterManager,
+    DeadLetterSummary,
+    ResubmitFailure,
+    ResubmitResult,
+)
+from ._encryption import EncryptionKey, KeyRing, MessageEncryption, PlaintextPolicy, ReplayCache
+from ._health import HealthReport, HealthStatus
 from ._identifiers import MessageId, QueueName, SessionId
 from ._messages import Message, PeekedMessage, ReceiptHandle, ReceivedMessage
 from ._processor import DeadLetter, ProcessorOptions, QueueProcessor
 from ._queues import QueueOptions, QueueProperties, SessionSupport
 from ._resilience import CircuitBreaker, CircuitState
+from ._session_keys import (
+    CompositeKeyStrategy,
+    FallbackStrategy,
+    GitHubEntityStrategy,
+    NoOrderingStrategy,
+    PayloadField,
+    SessionKeyStrategy,
+    SingleFieldStrategy,
+    hashed_session_id,
+    session_id_from_parts,
+)
 from .errors import QueueError
 from .ports import Capabilities, QueueProvider, SessionProvider
 
@@ -30,12 +50,26 @@ __all__ = [
     "CircuitBreaker",
     "CircuitBreakerPolicy",
     "CircuitState",
+    "CompositeKeyStrategy",
     "DeadLetter",
+    "DeadLetterEntry",
+    "DeadLetterManager",
+    "DeadLetterSummary",
     "EmulatorConfig",
+    "EncryptionKey",
+    "FallbackStrategy",
+    "GitHubEntityStrategy",
+    "HealthReport",
+    "HealthStatus",
     "InMemoryConfig",
+    "KeyRing",
     "Message",
+    "MessageEncryption",
     "MessageId",
+    "NoOrderingStrategy",
+    "PayloadField",
     "PeekedMessage",
+    "PlaintextPolicy",
     "PluginProviderConfig",
     "ProcessorOptions",
     "ProviderConfig",
@@ -50,11 +84,18 @@ __all__ = [
     "QueueProvider",
     "ReceiptHandle",
     "ReceivedMessage",
+    "ReplayCache",
+    "ResubmitFailure",
+    "ResubmitResult",
     "RetryPolicy",
     "SessionClient",
     "SessionId",
+    "SessionKeyStrategy",
     "SessionProvider",
     "SessionSupport",
+    "SingleFieldStrategy",
+    "hashed_session_id",
+    "session_id_from_parts",
 ]
 
 __version__ = "0.1.0"

@@ -4,8 +4,10 @@ jitter for transient errors, a circuit breaker, per-call timeouts, and logs, spa
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Self, TypeVar
@@ -13,13 +15,17 @@ from typing import Any, Self, TypeVar
 from opentelemetry import metrics, trace
 
 from ._config import QueueConfig
+from ._encryption import MessageEncryption, is_envelope
+from ._health import HealthReport, check_health
 from ._identifiers import MessageId, QueueName, SessionId
 from ._messages import Message, PeekedMessage, ReceiptHandle, ReceivedMessage
 from ._queues import QueueOptions, QueueProperties
 from ._resilience import CircuitBreaker, backoff_delay
+from ._session_keys import SessionKeyStrategy
 from ._telemetry import Telemetry
 from .errors import (
     CircuitOpenError,
+    EncryptionError,
     OperationTimeoutError,
     QueueError,
     UnsupportedOperationError,
@@ -30,6 +36,9 @@ from .ports import Capabilities, ClockControl, FaultControl, QueueProvider, Sess
 __all__ = ["QueueClient", "QueueClientFactory", "SessionClient"]
 
 T = TypeVar("T")
+PeekedT = TypeVar("PeekedT", bound=PeekedMessage)
+logger = logging.getLogger("queue_runtime.client")
+ENCRYPTION_ERROR_ATTRIBUTE = "queue_runtime.encryption_error"
 Receipt = ReceiptHandle | ReceivedMessage
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -136,8 +145,18 @@ class QueueClient:
         sleep: Sleep = asyncio.sleep,
         monotonic: Callable[[], float] | None = None,
         rng: random.Random | None = None,
+        session_keys: SessionKeyStrategy | None = None,
+        encryption: MessageEncryption | None = None,
     ) -> None:
         self.config = config or QueueConfig()
+        if encryption is not None and not isinstance(encryption, MessageEncryption):
+            raise ValidationError("encryption", "must be a MessageEncryption or None")
+        self.encryption = encryption
+        """Body encryption on send and decryption on receive (see docs/encryption.md); None: plaintext."""
+        if session_keys is not None and not isinstance(session_keys, SessionKeyStrategy):
+            raise ValidationError("session_keys", "must be a SessionKeyStrategy or None")
+        self.session_keys = session_keys
+        """How sent messages without a ``session_id`` get one (see ``queue_runtime.SingleFieldStrategy``...)."""
         self.provider = provider
         telemetry = Telemetry(
             provider.capabilities.provider, tracer_provider=tracer_provider, meter_provider=meter_provider
@@ -204,17 +223,21 @@ class QueueClient:
         return await self._run("get_queue", name, lambda: self.provider.get_queue(name))
 
     # -- sending
-    async def send_message(self, queue: str, message: Message) -> MessageId:
-        return (await self.send_messages(queue, [message]))[0]
+    async def send_message(
+        self, queue: str, message: Message, *, session_keys: SessionKeyStrategy | None = None
+    ) -> MessageId:
+        return (await self.send_messages(queue, [message], session_keys=session_keys))[0]
 
-    async def send_messages(self, queue: str, messages: Sequence[Message]) -> list[MessageId]:
-        """Send in batches of at most ``capabilities.max_batch_size``; each batch is all or nothing."""
+    async def send_messages(
+        self, queue: str, messages: Sequence[Message], *, session_keys: SessionKeyStrategy | None = None
+    ) -> list[MessageId]:
+        """Send in batches of at most ``capabilities.max_batch_size``; each batch is all or nothing.
+
+        A message without a ``session_id`` gets one from ``session_keys`` (or the client's ``session_keys``)
+        when that strategy finds its fields; an explicit ``session_id`` always wins.
+        """
         name = QueueName(queue)
-        items = list(messages)
-        for item in items:
-            if not isinstance(item, Message):
-                raise ValidationError("messages", f"expected Message, got {type(item).__name__}")
-            self._check_size(item)
+        items = [self._prepare(item, session_keys) for item in messages]
         size = self.capabilities.max_batch_size
         ids: list[MessageId] = []
         for start in range(0, len(items), size):
@@ -230,6 +253,77 @@ class QueueClient:
             )
         return ids
 
+    def _prepare(self, message: Message, session_keys: SessionKeyStrategy | None) -> Message:
+        if not isinstance(message, Message):
+            raise ValidationError("messages", f"expected Message, got {type(message).__name__}")
+        strategy = session_keys or self.session_keys
+        if strategy is not None:
+            message = strategy.apply(message)
+        if self.encryption is not None:
+            message = self.encryption.seal(message)
+            self._runner.telemetry.encryption("seal", encrypted=True)
+        self._check_size(message)
+        return message
+
+    # -- decryption: one bad message never blocks the others and is never lost
+    async def _open_received(
+        self, messages: list[ReceivedMessage], settle: QueueClient | SessionClient, *, dead_letter: bool = False
+    ) -> list[ReceivedMessage]:
+        """Decrypt received messages. One that cannot be read is dead-lettered (reason: the error's code) or,
+        without dead-letter queues, abandoned, and left out; from a dead-letter queue it is returned as it is,
+        marked with the ``queue_runtime.encryption_error`` attribute."""
+        if self.encryption is None:
+            return messages
+        opened: list[ReceivedMessage] = []
+        for message in messages:
+            try:
+                opened.append(self.encryption.open(message, check_replay=not dead_letter))
+                self._counted_open(message)
+            except EncryptionError as exc:
+                self._counted_open(message, exc)
+                if dead_letter:
+                    opened.append(_marked(message, exc))
+                else:
+                    await self._set_aside(message, exc, settle)
+        return opened
+
+    def _open_peeked(self, messages: list[PeekedT]) -> list[PeekedT]:
+        if self.encryption is None:
+            return messages
+        opened: list[PeekedT] = []
+        for message in messages:
+            try:
+                opened.append(self.encryption.open(message))
+                self._counted_open(message)
+            except EncryptionError as exc:
+                self._counted_open(message, exc)
+                opened.append(_marked(message, exc))
+        return opened
+
+    def _counted_open(self, message: PeekedMessage, error: EncryptionError | None = None) -> None:
+        self._runner.telemetry.encryption(
+            "open", encrypted=is_envelope(message.body), outcome="ok" if error is None else error.code
+        )
+
+    async def _set_aside(
+        self, message: ReceivedMessage, error: EncryptionError, settle: QueueClient | SessionClient
+    ) -> None:
+        logger.warning(
+            "message %s cannot be decrypted (%s); %s",
+            message.message_id,
+            error.code,
+            "dead-lettering it" if self.capabilities.dead_letter else "abandoning it",
+            extra={"message_id": str(message.message_id), "error_code": error.code,
+                   "key_id": error.details.get("key_id")},
+        )
+        try:
+            if self.capabilities.dead_letter:
+                await settle.dead_letter_message(message, error.code, f"[{type(error).__name__}] {error.message}")
+            else:
+                await settle.abandon_message(message)
+        except QueueError as exc:
+            logger.warning("could not set message %s aside: %s", message.message_id, exc.code)
+
     def _check_size(self, message: Message) -> None:
         from .errors import MessageTooLargeError
 
@@ -237,12 +331,14 @@ class QueueClient:
         if size > self.capabilities.max_message_size:
             raise MessageTooLargeError(size, self.capabilities.max_message_size)
 
-    async def schedule_message(self, queue: str, message: Message, at: datetime) -> int:
+    async def schedule_message(
+        self, queue: str, message: Message, at: datetime, *, session_keys: SessionKeyStrategy | None = None
+    ) -> int:
         """Send ``message`` so that it appears at ``at``; returns the sequence number to cancel it with."""
         name = QueueName(queue)
         if at.tzinfo is None:
             raise ValidationError("at", "must be a timezone-aware datetime")
-        self._check_size(message)
+        message = self._prepare(message, session_keys)
         result = await self._run("schedule", name, lambda: self.provider.schedule_messages(name, [message], at))
         return result[0]
 
@@ -277,7 +373,7 @@ class QueueClient:
         wait = _timeout(timeout, timedelta(seconds=30))
         if dead_letter and not self.capabilities.dead_letter:
             raise UnsupportedOperationError(f"provider '{self.capabilities.provider}' has no dead-letter queues")
-        return await self._run(
+        found = await self._run(
             "receive",
             name,
             lambda: self.provider.receive_messages(name, count, wait, dead_letter=dead_letter),
@@ -285,20 +381,23 @@ class QueueClient:
             attributes={"messaging.batch.max_message_count": count, "queue_runtime.dead_letter": dead_letter},
             on_result=_record_received,
         )
+        return await self._open_received(found, self, dead_letter=dead_letter)
 
     async def peek_messages(
         self, queue: str, max_messages: int = 1, from_sequence: int | None = None, *, dead_letter: bool = False
     ) -> list[PeekedMessage]:
         name = QueueName(queue)
         count = _count(max_messages)
-        return await self._run(
+        found = await self._run(
             "peek", name, lambda: self.provider.peek_messages(name, count, from_sequence, dead_letter=dead_letter)
         )
+        return self._open_peeked(found)
 
     async def receive_deferred_messages(self, queue: str, sequence_numbers: Sequence[int]) -> list[ReceivedMessage]:
         name = QueueName(queue)
         seqs = list(sequence_numbers)
-        return await self._run("receive_deferred", name, lambda: self.provider.receive_deferred(name, seqs))
+        found = await self._run("receive_deferred", name, lambda: self.provider.receive_deferred(name, seqs))
+        return await self._open_received(found, self)
 
     # -- settling
     async def complete_message(self, receipt: Receipt) -> None:
@@ -394,6 +493,13 @@ class QueueClient:
         self._sessions.add(session)
         return session
 
+    # -- health
+    async def health(self, queue: str | None = None, timeout: timedelta | float = timedelta(seconds=5)) -> HealthReport:
+        """Probe the provider once: reachable or not, the round-trip latency, the circuit breaker's state, and
+        (with ``queue``) whether that queue exists. Never raises for an unhealthy provider: the report says so.
+        No retries, and the probe does not count towards the circuit breaker."""
+        return await check_health(self, queue, timeout)
+
     # -- lifecycle
     async def aclose(self) -> None:
         if self._closed:
@@ -410,6 +516,10 @@ class QueueClient:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.aclose()
+
+
+def _marked(message: PeekedT, error: EncryptionError) -> PeekedT:
+    return replace(message, attributes={**message.attributes, ENCRYPTION_ERROR_ATTRIBUTE: error.code})
 
 
 def _record_received(result: list[ReceivedMessage], attributes: dict[str, Any]) -> None:
@@ -456,9 +566,10 @@ class SessionClient:
     ) -> list[ReceivedMessage]:
         count = min(_count(max_messages), self._client.capabilities.max_batch_size)
         wait = _timeout(timeout, timedelta(seconds=30))
-        return await self._run(
+        found = await self._run(
             "receive", lambda: self._session.receive_messages(count, wait), wait=wait, on_result=_record_received
         )
+        return await self._client._open_received(found, self)
 
     async def complete_message(self, receipt: Receipt) -> None:
         handle = _receipt(receipt)

@@ -62,6 +62,18 @@ class Telemetry:
         self._retries = meter.create_counter(
             "queue_runtime.retries", unit="{retry}", description="Retries after transient errors"
         )
+        self._encryption = meter.create_counter(
+            "queue_runtime.encryption.messages",
+            unit="{message}",
+            description="Bodies sealed on send and opened on receive by a client with encryption, by outcome",
+        )
+
+    def encryption(self, direction: str, *, encrypted: bool, outcome: str = "ok") -> None:
+        """``direction`` is ``seal`` or ``open``; ``encrypted`` says whether the body was (or is) an envelope."""
+        self._encryption.add(
+            1,
+            {"provider": self.provider_name, "direction": direction, "encrypted": encrypted, "outcome": outcome},
+        )
 
     def retried(self, operation: str, error: QueueError, attempt: int, delay: float, queue: str | None) -> None:
         self._retries.add(1, {"operation": operation, "provider": self.provider_name, "error.code": error.code})

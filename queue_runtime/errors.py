@@ -7,7 +7,8 @@ carry ``retry_after`` (seconds the service asked us to wait)::
     QueueError
     ├── ValidationError                 bad argument: names the field and the rule broken
     │   ├── MessageTooLargeError        body (plus attributes) over the provider's limit
-    │   └── BatchTooLargeError          more messages than one batch may hold
+    │   ├── BatchTooLargeError          more messages than one batch may hold
+    │   └── SessionKeyError             a session key strategy made a key that is not a valid SessionId
     ├── ConfigurationError              a config value is missing or wrong
     ├── MessageDecodeError              a body could not be read as the requested type
     ├── QueueNotFoundError
@@ -22,6 +23,13 @@ carry ``retry_after`` (seconds the service asked us to wait)::
     ├── AuthenticationError
     ├── AuthorizationError
     ├── ProviderError                   anything else the backend said (transient or not, as it says)
+    ├── EncryptionError                 an encrypted body could not be read (never carries key bytes)
+    │   ├── DecryptionFailedError       authentication failed: ciphertext, tag, nonce or message id changed
+    │   ├── EncryptionKeyNotFoundError  the envelope names a key id the key ring does not have
+    │   ├── UnsupportedEnvelopeVersionError  the envelope's version is not one this library reads
+    │   ├── EncryptedMessageExpiredError     encrypted longer ago than max_age (or in the future)
+    │   ├── MessageReplayedError        the same encrypted message was received again (replay cache)
+    │   └── UnencryptedMessageError     a plaintext body arrived and the plaintext policy is "reject"
     └── TransientError                  worth retrying
         ├── QueueConnectionError
         ├── OperationTimeoutError
@@ -43,9 +51,14 @@ __all__ = [
     "BatchTooLargeError",
     "CircuitOpenError",
     "ConfigurationError",
+    "DecryptionFailedError",
+    "EncryptedMessageExpiredError",
+    "EncryptionError",
+    "EncryptionKeyNotFoundError",
     "MessageDecodeError",
     "MessageLockLostError",
     "MessageNotFoundError",
+    "MessageReplayedError",
     "MessageTooLargeError",
     "OperationTimeoutError",
     "ProviderError",
@@ -56,10 +69,13 @@ __all__ = [
     "QuotaExceededError",
     "ServiceUnavailableError",
     "SessionCannotBeLockedError",
+    "SessionKeyError",
     "SessionLockLostError",
     "SessionRequiredError",
     "ThrottledError",
     "TransientError",
+    "UnencryptedMessageError",
+    "UnsupportedEnvelopeVersionError",
     "UnsupportedOperationError",
     "ValidationError",
     "error_class_for_code",
@@ -128,6 +144,19 @@ class BatchTooLargeError(ValidationError):
         self.max_count = max_count
 
 
+class SessionKeyError(ValidationError):
+    """A session key strategy produced a key that is not a valid ``SessionId``. ``strategy`` names it;
+    the key itself is not repeated (it comes from message content)."""
+
+    code = "session_key_invalid"
+
+    def __init__(self, strategy: str, rule: str) -> None:
+        super().__init__(
+            "session_key", f"{strategy} made an invalid session id: {rule}", details={"strategy": strategy}
+        )
+        self.strategy = strategy
+
+
 class ConfigurationError(QueueError):
     code = "configuration_error"
 
@@ -193,6 +222,47 @@ class AuthorizationError(QueueError):
 
 class ProviderError(QueueError):
     code = "provider_error"
+
+
+class EncryptionError(QueueError):
+    """An encrypted body could not be turned back into plaintext. Never retried; never names key bytes."""
+
+    code = "encryption_error"
+
+
+class DecryptionFailedError(EncryptionError):
+    """AES-GCM authentication failed: the ciphertext, tag, nonce, envelope header or the message id (the
+    associated data) is not what was encrypted. No plaintext is returned."""
+
+    code = "decryption_failed"
+
+
+class EncryptionKeyNotFoundError(EncryptionError):
+    """The envelope names a key id the key ring does not hold (``key_id`` says which; ids are not secret)."""
+
+    code = "encryption_key_not_found"
+
+
+class UnsupportedEnvelopeVersionError(EncryptionError):
+    code = "unsupported_envelope_version"
+
+
+class EncryptedMessageExpiredError(EncryptionError):
+    """The envelope's encryption time is older than the configured ``max_age`` or lies in the future."""
+
+    code = "encrypted_message_expired"
+
+
+class MessageReplayedError(EncryptionError):
+    """The replay cache saw this envelope's nonce before: the same encrypted message arrived twice."""
+
+    code = "message_replayed"
+
+
+class UnencryptedMessageError(EncryptionError):
+    """A plaintext body arrived while the plaintext policy is ``reject``."""
+
+    code = "unencrypted_message"
 
 
 class TransientError(QueueError):

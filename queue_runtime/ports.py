@@ -27,7 +27,7 @@ from typing import Any, Self
 from ._identifiers import MessageId, QueueName, SessionId
 from ._messages import Message, PeekedMessage, ReceiptHandle, ReceivedMessage
 from ._queues import QueueOptions, QueueProperties, SessionSupport
-from .errors import QueueError, UnsupportedOperationError
+from .errors import QueueError, QueueNotFoundError, UnsupportedOperationError
 
 __all__ = [
     "Capabilities",
@@ -118,6 +118,9 @@ class FaultControl:
 
     async def clear(self) -> None:
         raise NotImplementedError
+
+
+HEALTH_PROBE_QUEUE = "queue-runtime-health-probe"
 
 
 def _unsupported(capabilities: Capabilities, what: str) -> UnsupportedOperationError:
@@ -245,6 +248,21 @@ class QueueProvider:
     ) -> SessionProvider | None:
         """Lock ``session_id`` (or the next session with messages, waiting up to ``timeout``); None if none came."""
         raise _unsupported(self.capabilities, "sessions")
+
+    # -- health
+    async def ping(self, queue: QueueName | None = None) -> dict[str, Any]:
+        """One cheap round trip to the backend, for ``QueueClient.health()``; raises a ``QueueError`` when it is
+        unreachable. With ``queue``, that queue must exist too. Returns details the provider wants to report.
+
+        The default reads ``queue``'s properties, or those of a queue that does not exist (a "not found" is an
+        answer from the broker too). Override it where the backend has a health endpoint of its own.
+        """
+        try:
+            await self.get_queue(queue or QueueName(HEALTH_PROBE_QUEUE))
+        except QueueNotFoundError:
+            if queue is not None:
+                raise
+        return {}
 
     @property
     def clock(self) -> ClockControl | None:

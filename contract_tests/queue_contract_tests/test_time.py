@@ -96,6 +96,19 @@ async def test_peek_does_not_lock_or_count_a_delivery(queue_client: QueueClient,
     await queue_client.complete_message(received)
 
 
+@pytest.mark.requires_capability("peek")
+async def test_peek_without_a_sequence_starts_at_the_first_message_every_time(
+    queue_client: QueueClient, queue_name: str
+) -> None:
+    await queue_client.send_messages(queue_name, [msg(b"p0"), msg(b"p1")])
+    first = await queue_client.peek_messages(queue_name, 1)
+    again = await queue_client.peek_messages(queue_name, 2)
+    assert [m.body for m in first] == [b"p0"]
+    assert [m.body for m in again] == [b"p0", b"p1"]
+    later = await queue_client.peek_messages(queue_name, 2, again[1].sequence_number)
+    assert [m.body for m in later] == [b"p1"]
+
+
 @pytest.mark.requires_capability("duplicate_detection")
 async def test_duplicate_message_id_is_dropped_within_the_window(
     queue_client: QueueClient, queue_name_factory: QueueNameFactory

@@ -422,6 +422,13 @@ class EmulatorProvider(QueueProvider):
     async def get_queue(self, name: QueueName) -> QueueProperties:
         return QueueProperties.model_validate(await self._http.call("GET", self._queue_path(name)))
 
+    async def ping(self, queue: QueueName | None = None) -> dict[str, Any]:
+        """The emulator's own health endpoint: the process and the fronts it runs."""
+        health = await self._http.call("GET", "/health")
+        if queue is not None:
+            await self.get_queue(queue)
+        return {"fronts": health.get("fronts", {})} if isinstance(health, dict) else {}
+
     # -- messages
     async def send_messages(self, queue: QueueName, messages: Sequence[Message]) -> list[MessageId]:
         if len(messages) > self.capabilities.max_batch_size:

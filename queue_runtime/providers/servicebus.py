@@ -402,7 +402,9 @@ class ServiceBusProvider(QueueProvider):
     ) -> list[PeekedMessage]:
         receiver = await self._receiver(queue, dead_letter)
         with map_exceptions(queue):
-            found = await receiver.peek_messages(max_message_count=max_messages, sequence_number=from_sequence or 0)
+            # The SDK reads sequence_number=0 as "after the last one this receiver peeked"; the port's None means
+            # "from the first message" (sequence numbers start at 1), however often the receiver peeked before.
+            found = await receiver.peek_messages(max_message_count=max_messages, sequence_number=from_sequence or 1)
         return [PeekedMessage(**_common(m)) for m in found]
 
     async def schedule_messages(self, queue: QueueName, messages: Sequence[Message], at: datetime) -> list[int]:

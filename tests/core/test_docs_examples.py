@@ -16,6 +16,10 @@ DOCUMENTS = [
     "docs/reliability.md",
     "docs/configuration.md",
     "docs/azure.md",
+    "docs/session-keys.md",
+    "docs/dead-letters.md",
+    "docs/encryption.md",
+    "docs/health.md",
 ]
 BLOCK = re.compile(r"```python\n(.*?)```", re.DOTALL)
 

@@ -71,7 +71,8 @@ async def http(emu_http: Client) -> Client:
 
 @pytest.mark.asyncio
 async def test_service_endpoints_and_dashboard(http: Client) -> None:
-    assert (await call(http, "GET", "/health")) == {"status": "ok"}
+    health = await call(http, "GET", "/health")
+    assert health["status"] == "ok" and health["fronts"]["rest"]["status"] == "ok"
     info = await call(http, "GET", "/v1/info")
     assert info["clock"] == "manual" and info["max_batch_size"] >= 100
     page = await http.get("/")

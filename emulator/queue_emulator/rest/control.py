@@ -20,6 +20,7 @@ from .wire import (
     FaultOut,
     FaultRequest,
     FaultsResponse,
+    FrontHealth,
     HealthResponse,
     InfoResponse,
     LoseLockRequest,
@@ -43,7 +44,11 @@ def _now(request: web.Request) -> datetime:
 
 
 async def health(request: web.Request) -> web.Response:
-    return encode(HealthResponse())
+    response = HealthResponse()
+    amqp = request.app.get(AMQP)
+    if amqp is not None:
+        response.fronts["amqp"] = FrontHealth(port=amqp.port)
+    return encode(response)
 
 
 async def info(request: web.Request) -> web.Response:

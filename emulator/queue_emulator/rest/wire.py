@@ -28,6 +28,7 @@ __all__ = [
     "ErrorResponse",
     "FaultRequest",
     "FaultsResponse",
+    "FrontHealth",
     "HealthResponse",
     "InfoResponse",
     "LockedUntilResponse",
@@ -109,8 +110,16 @@ class ErrorResponse(BaseModel):
 # ---------------------------------------------------------------- service
 
 
-class HealthResponse(BaseModel):
+class FrontHealth(BaseModel):
     status: str = "ok"
+    port: int | None = None
+
+
+class HealthResponse(BaseModel):
+    """Liveness of the process and of each protocol front it runs (``rest`` always; ``amqp`` when on)."""
+
+    status: str = "ok"
+    fronts: dict[str, FrontHealth] = Field(default_factory=lambda: {"rest": FrontHealth()})
 
 
 class InfoResponse(BaseModel):
