@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from queue_emulator.app import create_app
-from queue_emulator.keys import AMQP
+from queue_emulator.rest.keys import ENDPOINTS
 from queue_emulator.settings import EmulatorSettings
 
 from queue_runtime import (
@@ -90,7 +90,8 @@ async def test_an_open_circuit_makes_a_reachable_provider_degraded() -> None:
 async def test_the_emulator_health_endpoint_reports_its_fronts() -> None:
     settings = EmulatorSettings(clock="manual", amqp=True, amqp_port=0)
     async with TestClient(TestServer(create_app(settings))) as http:
-        amqp_port = http.app[AMQP].port
+        amqp_port = http.app[ENDPOINTS].amqp_port
+        assert isinstance(amqp_port, int) and amqp_port > 0
         answer = await (await http.get("/health")).json()
         assert answer["status"] == "ok"
         assert answer["fronts"]["rest"]["status"] == "ok"

@@ -45,9 +45,9 @@ def _now(request: web.Request) -> datetime:
 
 async def health(request: web.Request) -> web.Response:
     response = HealthResponse()
-    amqp = request.app.get(AMQP)
-    if amqp is not None:
-        response.fronts["amqp"] = FrontHealth(port=amqp.port)
+    amqp_port = request.app[ENDPOINTS].amqp_port
+    if amqp_port is not None:
+        response.fronts["amqp"] = FrontHealth(port=amqp_port)
     return encode(response)
 
 
