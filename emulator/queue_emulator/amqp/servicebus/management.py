@@ -5,6 +5,7 @@ Everything here only translates; every rule lives in the broker engine.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -21,6 +22,8 @@ from .errors import ServiceBusCondition, fault_from_engine
 from .mapping import as_text, from_amqp, lock_clock_offset, timestamp_ms, to_amqp
 
 __all__ = ["ManagementNode", "SessionRegistry", "settle"]
+
+log = logging.getLogger("queue_emulator.amqp")
 
 
 # ------------------------------------------------------------------------------------------------ sessions
@@ -90,6 +93,10 @@ class ManagementNode:
         except (AmqpDecodeError, KeyError, TypeError, ValueError) as exc:
             status, value, condition = 400, None, ServiceBusCondition.ARGUMENT_ERROR
             description = f"bad {operation} request: {exc}"
+        except Exception as exc:  # every request gets an answer: the SDK would otherwise wait out its timeout
+            log.exception("$management %s on %r failed", operation, path)
+            status, value, condition = 500, None, ErrorCondition.INTERNAL_ERROR
+            description = f"{operation} failed in the emulator: {type(exc).__name__}: {exc}"[:500]
         app: dict[str, Any] = {"statusCode": status, "statusDescription": description}
         if condition is not None:
             app["errorCondition"] = condition

@@ -199,7 +199,7 @@ class QueueSource:
     def _send(self, link: OutgoingLink, messages: list[BrokerMessage]) -> None:
         offset = lock_clock_offset(self.broker)
         for message in messages:
-            payload = to_amqp(message, with_lock=not self.delete, lock_offset=offset).encode()
+            payload = to_amqp(message, with_lock=not self.delete, lock_offset=offset, transfer=True).encode()
             if self.delete or message.lock_token is None:
                 self._tag += 1
                 link.transfer(self._tag.to_bytes(8, "big"), payload, settled=True)
