@@ -10,17 +10,20 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
+from pydantic import SecretStr
 
 from queue_runtime.broker import Broker, BrokerLimits, ManualClock, SystemClock
 from queue_runtime.broker.waiting import BrokerWaiter
+from queue_runtime.errors import ConfigurationError
 
 from .amqp.server import AmqpServer
 from .amqp.servicebus import create_servicebus_server
 from .endpoints import Endpoints
-from .entities import load_entity_file
+from .entities import EntityDeclarations, load_entity_file
 from .faults import FaultInjector
 from .rest.application import create_rest_app
 from .rest.keys import BROKER, ENDPOINTS, ENTITIES, SETTINGS, WAITER
+from .sas import SasRule, parse_rule
 from .settings import EmulatorSettings
 from .stats import Stats
 
@@ -53,6 +56,25 @@ def create_app(settings: EmulatorSettings | None = None, *, broker: Broker | Non
     return app
 
 
+def sas_rules(settings: EmulatorSettings, entities: EntityDeclarations) -> tuple[SasRule, ...]:
+    """Authorization rules from ``--sas-rule``/``QUEUE_EMULATOR_SAS_RULES`` and the entity file."""
+    rules: list[SasRule] = []
+    for text in settings.sas_rules:
+        try:
+            name, rights, key = parse_rule(text.get_secret_value())
+            rules.append(SasRule(name, SecretStr(key), rights))
+        except ValueError as exc:
+            raise ConfigurationError(f"--sas-rule / {settings.env_name('sas_rules')}: {exc}") from exc
+    rules.extend(entities.authorization_rules)
+    names = [rule.name for rule in rules]
+    if settings.sas_key_value() is not None:
+        names.append(settings.sas_key_name)
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise ConfigurationError(f"SAS rule names must be unique: {', '.join(duplicates)} given twice")
+    return tuple(rules)
+
+
 def _engine(given: Broker | None) -> Callable[[web.Application], AsyncIterator[None]]:
     async def engine(app: web.Application) -> AsyncIterator[None]:
         broker = given if given is not None else build_broker(app[SETTINGS])
@@ -69,7 +91,8 @@ def _engine(given: Broker | None) -> Callable[[web.Application], AsyncIterator[N
                 host=settings.host,
                 port=settings.amqp_port,
                 sas_key_name=settings.sas_key_name,
-                sas_key=settings.sas_key.get_secret_value() if settings.sas_key else None,
+                sas_key=settings.sas_key_value(),
+                sas_rules=sas_rules(settings, app[ENTITIES]),
             )
             await amqp.start()
             app[ENDPOINTS].amqp_port = amqp.port

@@ -52,7 +52,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--amqp", action=argparse.BooleanOptionalAction, default=None, help=helptext("amqp"))
     parser.add_argument("--amqp-port", type=int, help=helptext("amqp_port"))
     parser.add_argument("--sas-key-name", help=helptext("sas_key_name"))
-    parser.add_argument("--sas-key", help=helptext("sas_key").replace("default None", "default unset"))
+    parser.add_argument("--sas-key", help=helptext("sas_key").replace("default None", "default unset")
+                        + " (visible in the process list: prefer the variable or --sas-key-file)")
+    parser.add_argument("--sas-key-file", help=helptext("sas_key_file"))
+    parser.add_argument("--sas-rule", dest="sas_rules", action="append", metavar="NAME:RIGHTS:KEY",
+                        help=helptext("sas_rules").replace("default ()", "default none") + "; repeatable")
     return parser
 
 

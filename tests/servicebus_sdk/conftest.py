@@ -18,9 +18,10 @@ from typing import Any, TypeVar
 import pytest
 from queue_emulator.amqp.server import AmqpServer
 from queue_emulator.amqp.servicebus import create_servicebus_server
+from queue_emulator.settings import EmulatorSettings
 
 from queue_runtime import QueueOptions
-from queue_runtime.broker import Broker, Clock, ManualClock, SystemClock
+from queue_runtime.broker import Broker, BrokerLimits, Clock, ManualClock, SystemClock
 from queue_runtime.broker.waiting import BrokerWaiter
 
 T = TypeVar("T")
@@ -29,8 +30,9 @@ KEY_NAME = "RootManageSharedAccessKey"
 
 
 class Emulator:
-    def __init__(self, clock: Clock, *, sas_key: str | None = None, max_frame_size: int | None = None) -> None:
-        self.broker = Broker(clock)
+    def __init__(self, clock: Clock, *, sas_key: str | None = None, max_frame_size: int | None = None,
+                 max_message_size: int = EmulatorSettings().max_message_size) -> None:
+        self.broker = Broker(clock, limits=BrokerLimits(max_message_size=max_message_size))
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, name="amqp-emulator", daemon=True)
         self._thread.start()
@@ -108,5 +110,13 @@ def manual_emulator() -> Iterator[Emulator]:
 @pytest.fixture
 def secured_emulator() -> Iterator[Emulator]:
     emu = Emulator(SystemClock(), sas_key="s3cret-key")
+    yield emu
+    emu.close()
+
+
+@pytest.fixture
+def premium_emulator() -> Iterator[Emulator]:
+    """Messages up to 2 MiB, as a Premium namespace configured so would take."""
+    emu = Emulator(SystemClock(), max_message_size=2 * 1024 * 1024)
     yield emu
     emu.close()

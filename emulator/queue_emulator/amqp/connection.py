@@ -98,6 +98,8 @@ class Connection:
         self._ended: set[int] = set()
         self._heartbeat: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.sasl_identity: str | None = None
+        """The user a SASL PLAIN login authenticated (None for ANONYMOUS)."""
         peer = writer.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
 
@@ -264,7 +266,9 @@ class Connection:
         raise _Closed()
 
     def _on_sasl_init(self, init: SaslInit) -> None:
-        code = self.ctx.sasl.outcome(init)
+        code, self.sasl_identity = self.ctx.sasl.outcome(init)
+        if code != SaslCode.OK:
+            log.warning("AMQP connection %s: SASL %s login refused", self.peer, init.mechanism)
         self.send(SaslOutcome(code=code))
         if code != SaslCode.OK:
             raise _Closed()

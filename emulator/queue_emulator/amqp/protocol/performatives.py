@@ -768,7 +768,8 @@ class SaslMechanisms(SaslPerformative):
 @dataclass(slots=True, kw_only=True)
 class SaslInit(SaslPerformative):
     mechanism: Symbol | str = field(metadata=_required(WireType.SYMBOL))
-    initial_response: bytes | None = field(default=None, metadata=_wire(WireType.BINARY))
+    # never in a repr: SASL PLAIN carries the password here, and debug logs print performatives
+    initial_response: bytes | None = field(default=None, repr=False, metadata=_wire(WireType.BINARY))
     hostname: str | None = field(default=None, metadata=_wire(WireType.STRING))
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from queue_runtime.broker import Broker
 from queue_runtime.broker.waiting import BrokerWaiter
+from queue_runtime.errors import QueueError
 
 from ..connection import Connection
 from ..protocol.errors import AmqpFault
@@ -18,7 +19,8 @@ from ..protocol.performatives import Attach, ErrorCondition, Role, SenderSettleM
 from ..protocol.types import Long, Symbol
 from ..session import Session
 from .addresses import check_entity, parse_address
-from .cbs import CbsNode
+from .cbs import Authorizations, CbsNode
+from .errors import fault_from_engine
 from .management import ManagementNode, SessionRegistry
 from .mapping import DOTNET_EPOCH_TICKS, lock_clock_offset
 from .nodes import CbsTarget, ManagementTarget, QueueSource, QueueTarget, ReplySource, accept_session
@@ -29,6 +31,8 @@ SESSION_FILTER = Symbol("com.microsoft:session-filter")
 LOCKED_UNTIL_UTC = Symbol("com.microsoft:locked-until-utc")
 LINK_TIMEOUT = Symbol("com.microsoft:timeout")
 DEFAULT_SESSION_WAIT = 60.0
+# $cbs and $management requests (a schedule request carries whole messages) may exceed one message's size.
+_REQUEST_LINK_SIZE = 4 * 1024 * 1024
 
 
 class ServiceBusNodes:
@@ -38,6 +42,7 @@ class ServiceBusNodes:
         self.broker = broker
         self.waiter = waiter
         self.cbs = cbs
+        self.auth = Authorizations(cbs.verifier)
         self.sessions = SessionRegistry()
         self.management = ManagementNode(broker, self.sessions)
 
@@ -53,19 +58,32 @@ class ServiceBusNodes:
             if address is None:
                 raise AmqpFault(ErrorCondition.NOT_FOUND, f"no node at {getattr(terminus, 'address', None)!r}")
             if address.kind != "cbs":
+                # As on Service Bus: no link to an entity without a valid token for it (a rejected one counts
+                # for nothing). Senders need Send, receivers Listen; a $management link needs either.
+                if address.kind == "management":
+                    if not (self.auth.allows(connection, address.path, "Listen")
+                            or self.auth.allows(connection, address.path, "Send")):
+                        self.auth.require(connection, address.path, "Listen", peer=connection.peer)
+                else:
+                    self.auth.require(connection, address.path, "Send" if peer_is_sender else "Listen",
+                                      peer=connection.peer)
                 check_entity(self.broker, address)
         except AmqpFault as fault:
             session.refuse_attach(attach, fault.to_error())
             return
 
         if peer_is_sender:
+            # An entity's sender link advertises the entity's maximum message size, as Service Bus does (262,144
+            # bytes on Standard): the SDK checks it before sending and raises MessageSizeExceededError.
+            size = self.broker.limits.max_message_size
             if address.kind == "cbs":
-                node: Any = CbsTarget(self.cbs)
+                node: Any = CbsTarget(self.cbs, self.auth)
+                size = _REQUEST_LINK_SIZE
             elif address.kind == "management":
-                node = ManagementTarget(self.management, address.path)
+                node = ManagementTarget(self.management, address.path, self.auth)
+                size = max(self._max_delivery_size, _REQUEST_LINK_SIZE)
             else:
                 node = QueueTarget(self.broker, address.path)
-            size = max(self._max_delivery_size, 4 * 1024 * 1024)
             connection.attach_incoming(session, attach, node, max_message_size=size)
             return
         if address.kind in ("cbs", "management"):
@@ -76,6 +94,11 @@ class ServiceBusNodes:
         source = attach.source
         filters = dict(source.filters or {}) if isinstance(source, Source) else {}
         if SESSION_FILTER not in filters:
+            try:
+                self.broker.check_receiver(address.path)
+            except QueueError as exc:  # Service Bus refuses a non-session receiver on a session queue at attach
+                session.refuse_attach(attach, fault_from_engine(exc).to_error())
+                return
             queue = QueueSource(self.broker, self.waiter, self.sessions, address.path, delete=delete)
             connection.attach_outgoing(session, attach, queue, settled=delete, max_message_size=self._max_delivery_size)
             return

@@ -5,6 +5,7 @@ Everything here only translates; every rule lives in the broker engine.
 
 from __future__ import annotations
 
+import datetime as _dt
 import logging
 import uuid
 from collections.abc import Callable
@@ -21,7 +22,7 @@ from ..protocol.types import AmqpType, Array, Long, Symbol
 from .errors import ServiceBusCondition, fault_from_engine
 from .mapping import as_text, from_amqp, lock_clock_offset, timestamp_ms, to_amqp
 
-__all__ = ["ManagementNode", "SessionRegistry", "settle"]
+__all__ = ["ManagementNode", "SessionRegistry", "required_right", "settle"]
 
 log = logging.getLogger("queue_emulator.amqp")
 
@@ -51,6 +52,8 @@ class SessionRegistry:
 # ------------------------------------------------------------------------------------------------ $management
 
 
+# .NET DateTime.MaxValue in Unix milliseconds: the SDK sends it when no time filter is given.
+_MAX_DATETIME_MS = 253402300800000
 _DISPOSITIONS = {"completed", "abandoned", "defered", "deferred", "suspended"}
 
 
@@ -73,7 +76,11 @@ class ManagementNode:
             "com.microsoft:get-message-sessions": self._get_message_sessions,
         }
 
-    def handle(self, path: str, request: AmqpMessage) -> AmqpMessage:
+    def handle(self, path: str, request: AmqpMessage, *,
+               authorize: Callable[[str], None] | None = None) -> AmqpMessage:
+        """Answer one request, failed or not, with a response carrying Service Bus's status code.
+
+        ``authorize(operation)`` raises AmqpFault when the caller lacks the claim the operation needs."""
         props = request.application_properties or {}
         operation = as_text(props.get("operation")) or ""
         body = request.value if isinstance(request.value, dict) else {}
@@ -83,6 +90,8 @@ class ManagementNode:
         try:
             if handler is None:
                 raise AmqpFault(ErrorCondition.NOT_IMPLEMENTED, f"operation {operation!r} is not supported", 501)
+            if authorize is not None:
+                authorize(operation)
             status, value = handler(path, body)
             description = "OK" if status == 200 else "No content"
         except QueueError as exc:
@@ -222,11 +231,25 @@ class ManagementNode:
     def _get_message_sessions(self, path: str, body: dict[str, Any]) -> tuple[int, Any]:
         skip = int(body.get("skip") or 0)
         top = int(body.get("top") or 100)
-        ids = sorted(s.session_id for s in self.broker.sessions(path) if s.available_count or s.has_state)
+        raw = body.get("last-updated-time")
+        updated_after: float | None = None
+        if raw is not None:
+            millis = int(raw.timestamp() * 1000) if isinstance(raw, _dt.datetime) else int(raw)
+            if millis < _MAX_DATETIME_MS:  # DateTime.MaxValue means "no filter" (the SDK's default listing mode)
+                updated_after = millis / 1000 - lock_clock_offset(self.broker)
+        ids = self.broker.list_sessions(path, updated_after=updated_after)
         page = ids[skip : skip + top]
         if not page:
             return 204, None
         return 200, {"skip": skip, "sessions-ids": page}
+
+
+# The claim each operation needs, as on Service Bus: sending-side operations need Send, the rest Listen.
+_SEND_OPERATIONS = {"com.microsoft:schedule-message", "com.microsoft:cancel-scheduled-message"}
+
+
+def required_right(operation: str) -> str:
+    return "Send" if operation in _SEND_OPERATIONS else "Listen"
 
 
 def settle(broker: Broker, path: str, token: str, outcome: str, **details: Any) -> None:

@@ -22,9 +22,9 @@ from ..protocol.performatives import (
     Rejected,
     Released,
 )
-from .cbs import CbsNode
+from .cbs import Authorizations, CbsNode
 from .errors import ServiceBusCondition, fault_from_engine
-from .management import ManagementNode, SessionRegistry, settle
+from .management import ManagementNode, SessionRegistry, required_right, settle
 from .mapping import (
     BATCH_MESSAGE_FORMAT,
     from_amqp,
@@ -81,7 +81,7 @@ class _RequestTarget:
     def __init__(self, path: str) -> None:
         self.path = path
 
-    def answer(self, request: AmqpMessage) -> AmqpMessage:
+    def answer(self, request: AmqpMessage, link: IncomingLink) -> AmqpMessage:
         raise NotImplementedError
 
     def deliver(self, link: IncomingLink, payload: bytes, message_format: int) -> DeliveryState:
@@ -93,7 +93,7 @@ class _RequestTarget:
         reply_link = _find_reply_link(link, self.reply_kind, self.path, reply_to)
         if reply_link is None:
             return _rejected(AmqpFault(ErrorCondition.PRECONDITION_FAILED, "attach a reply link before sending"))
-        reply_link.send_message(self.answer(request))
+        reply_link.send_message(self.answer(request, link))
         return Accepted()
 
     def detached(self, link: IncomingLink) -> None:
@@ -121,23 +121,38 @@ def _find_reply_link(link: IncomingLink, kind: str, path: str, reply_to: str | N
 class ManagementTarget(_RequestTarget):
     reply_kind = "management"
 
-    def __init__(self, node: ManagementNode, path: str) -> None:
+    def __init__(self, node: ManagementNode, path: str, auth: Authorizations) -> None:
         super().__init__(path)
         self.node = node
+        self.auth = auth
 
-    def answer(self, request: AmqpMessage) -> AmqpMessage:
-        return self.node.handle(self.path, request)
+    def answer(self, request: AmqpMessage, link: IncomingLink) -> AmqpMessage:
+        connection = link.session.connection
+
+        def authorize(operation: str) -> None:
+            self.auth.require(connection, self.path, required_right(operation), peer=_peer(connection))
+
+        return self.node.handle(self.path, request, authorize=authorize)
 
 
 class CbsTarget(_RequestTarget):
     reply_kind = "cbs"
 
-    def __init__(self, node: CbsNode) -> None:
+    def __init__(self, node: CbsNode, auth: Authorizations) -> None:
         super().__init__("")
         self.node = node
+        self.auth = auth
 
-    def answer(self, request: AmqpMessage) -> AmqpMessage:
-        return self.node.handle(request)
+    def answer(self, request: AmqpMessage, link: IncomingLink) -> AmqpMessage:
+        connection = link.session.connection
+        reply, grant = self.node.handle(request, peer=_peer(connection))
+        if grant is not None:
+            self.auth.add(connection, grant)
+        return reply
+
+
+def _peer(connection: object) -> str:
+    return str(getattr(connection, "peer", "?"))
 
 
 class ReplySource:
