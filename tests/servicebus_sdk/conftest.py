@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import pytest
 from queue_emulator.amqp.server import AmqpServer
 from queue_emulator.amqp.servicebus import create_servicebus_server
+from queue_emulator.sas import SasRule
 from queue_emulator.settings import EmulatorSettings
 
 from queue_runtime import QueueOptions
@@ -31,7 +32,8 @@ KEY_NAME = "RootManageSharedAccessKey"
 
 class Emulator:
     def __init__(self, clock: Clock, *, sas_key: str | None = None, max_frame_size: int | None = None,
-                 max_message_size: int = EmulatorSettings().max_message_size) -> None:
+                 max_message_size: int = EmulatorSettings().max_message_size,
+                 sas_rules: Sequence[SasRule] = ()) -> None:
         self.broker = Broker(clock, limits=BrokerLimits(max_message_size=max_message_size))
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, name="amqp-emulator", daemon=True)
@@ -39,6 +41,8 @@ class Emulator:
         kwargs: dict[str, Any] = {}
         if max_frame_size is not None:
             kwargs["max_frame_size"] = max_frame_size
+        if sas_rules:
+            kwargs["sas_rules"] = tuple(sas_rules)
 
         async def start() -> tuple[AmqpServer, BrokerWaiter]:
             waiter = BrokerWaiter(self.broker)
@@ -50,8 +54,8 @@ class Emulator:
         self.server, self.waiter = asyncio.run_coroutine_threadsafe(start(), self.loop).result(10)
         self.port = self.server.port
 
-    def connection_string(self, key: str = "anything") -> str:
-        return (f"Endpoint=sb://127.0.0.1:{self.port};SharedAccessKeyName={KEY_NAME};SharedAccessKey={key};"
+    def connection_string(self, key: str = "anything", key_name: str = KEY_NAME) -> str:
+        return (f"Endpoint=sb://127.0.0.1:{self.port};SharedAccessKeyName={key_name};SharedAccessKey={key};"
                 "UseDevelopmentEmulator=true")
 
     def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
