@@ -22,7 +22,7 @@ from .endpoints import Endpoints
 from .entities import EntityDeclarations, load_entity_file
 from .faults import FaultInjector
 from .rest.application import create_rest_app
-from .rest.keys import BROKER, ENDPOINTS, ENTITIES, SETTINGS, WAITER
+from .rest.keys import BROKER, ENDPOINTS, ENTITIES, FAULTS, SETTINGS, WAITER
 from .sas import SasRule, parse_rule
 from .settings import EmulatorSettings
 from .stats import Stats
@@ -93,6 +93,7 @@ def _engine(given: Broker | None) -> Callable[[web.Application], AsyncIterator[N
                 sas_key_name=settings.sas_key_name,
                 sas_key=settings.sas_key_value(),
                 sas_rules=sas_rules(settings, app[ENTITIES]),
+                faults=app[FAULTS],
             )
             await amqp.start()
             app[ENDPOINTS].amqp_port = amqp.port

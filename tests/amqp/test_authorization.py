@@ -197,13 +197,14 @@ def test_a_refused_management_operation_is_answered_401() -> None:
     auth = Authorizations(verifier)
     connection = type("Conn", (), {})()
 
-    def authorize(operation: str) -> None:
+    def authorize(operation: str, body: object) -> None:
         auth.require(connection, "q", "Listen")
 
-    reply = node.handle("q", request, authorize=authorize)
+    reply = node.check("q", request, authorize)
+    assert reply is not None
     assert reply.application_properties is not None
     assert reply.application_properties["statusCode"] == 401
     assert reply.application_properties["errorCondition"] == "amqp:unauthorized-access"
     assert "'Listen' claim" in reply.application_properties["statusDescription"]
     with pytest.raises(AmqpFault):
-        authorize("x")
+        authorize("x", {})

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import pytest
 from queue_emulator.amqp.server import AmqpServer
 from queue_emulator.amqp.servicebus import create_servicebus_server
+from queue_emulator.faults import FaultInjector
 from queue_emulator.sas import SasRule
 from queue_emulator.settings import EmulatorSettings
 
@@ -35,6 +36,7 @@ class Emulator:
                  max_message_size: int = EmulatorSettings().max_message_size,
                  sas_rules: Sequence[SasRule] = ()) -> None:
         self.broker = Broker(clock, limits=BrokerLimits(max_message_size=max_message_size))
+        self.faults = FaultInjector()
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, name="amqp-emulator", daemon=True)
         self._thread.start()
@@ -47,7 +49,7 @@ class Emulator:
         async def start() -> tuple[AmqpServer, BrokerWaiter]:
             waiter = BrokerWaiter(self.broker)
             server = create_servicebus_server(self.broker, waiter, port=0, sas_key_name=KEY_NAME if sas_key else None,
-                                sas_key=sas_key, **kwargs)
+                                sas_key=sas_key, faults=self.faults, **kwargs)
             await server.start()
             return server, waiter
 

@@ -189,6 +189,13 @@ class Connection:
             self._writer.close()
             await self._writer.wait_closed()
 
+    def drop(self) -> None:
+        """Close the socket without a word (an injected dropped connection): the peer sees the TCP connection end."""
+        self._state = "closed"
+        transport = self._writer.transport
+        transport.abort()
+        self._reader.feed_eof()
+
     def close_now(self) -> None:
         """Server shutdown: close with connection:forced."""
         if self._state == "opened":

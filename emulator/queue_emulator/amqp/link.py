@@ -7,7 +7,9 @@ to its node; an :class:`OutgoingLink` sends deliveries as the peer grants credit
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -25,7 +27,10 @@ from .protocol.performatives import (
     Transfer,
 )
 
-__all__ = ["IncomingLink", "Link", "LinkSession", "OutgoingDelivery", "OutgoingLink", "ReceivingNode", "SendingNode"]
+__all__ = [
+    "IncomingLink", "Link", "LinkSession", "Outcome", "OutgoingDelivery", "OutgoingLink", "ReceivingNode",
+    "SendingNode",
+]
 
 log = logging.getLogger("queue_emulator.amqp")
 
@@ -65,10 +70,14 @@ class LinkSession(Protocol):
     async def drain(self) -> None: ...
 
 
+Outcome = DeliveryState | Awaitable[DeliveryState]
+"""An outcome now, or later (a node that answers late: the disposition goes out when it resolves)."""
+
+
 class ReceivingNode(Protocol):
     """What an incoming link delivers to: returns the outcome to settle the delivery with."""
 
-    def deliver(self, link: IncomingLink, payload: bytes, message_format: int) -> DeliveryState: ...
+    def deliver(self, link: IncomingLink, payload: bytes, message_format: int) -> Outcome: ...
 
     def detached(self, link: IncomingLink) -> None: ...
 
@@ -78,7 +87,9 @@ class SendingNode(Protocol):
 
     def credit_granted(self, link: OutgoingLink) -> None: ...
 
-    def settled(self, delivery: OutgoingDelivery, state: DeliveryState | None) -> DeliveryState | None: ...
+    def settled(
+        self, delivery: OutgoingDelivery, state: DeliveryState | None
+    ) -> DeliveryState | Awaitable[DeliveryState | None] | None: ...
 
     def detached(self, link: OutgoingLink) -> None: ...
 
@@ -170,17 +181,27 @@ class IncomingLink(Link):
         self.delivery_count = (self.delivery_count + 1) & SERIAL_MASK
         self.credit -= 1
         if oversize:
-            state: DeliveryState = Rejected(error=Error(
+            state: Outcome = Rejected(error=Error(
                 condition=ErrorCondition.MESSAGE_SIZE_EXCEEDED,
                 description=f"The received message ({oversize} bytes) exceeds the limit ({self.max_message_size} "
                             "bytes) currently allowed on the link."))
         else:
             state = self.node.deliver(self, body, first.message_format or 0)
         settled = first.settled if transfer.settled is None else transfer.settled
-        if not settled and first.delivery_id is not None:
-            self.session.send(Disposition(role=Role.RECEIVER, first=first.delivery_id, settled=True, state=state))
+        if not settled and first.delivery_id is not None and not self.detached:
+            if inspect.isawaitable(state):
+                self.spawn(self._settle_later(first.delivery_id, state))
+            else:
+                self.session.send(Disposition(role=Role.RECEIVER, first=first.delivery_id, settled=True,
+                                              state=state))
         if self.credit < INCOMING_CREDIT // 2 and not self.detached:
             self.grant_credit()
+
+
+    async def _settle_later(self, delivery_id: int, outcome: Awaitable[DeliveryState]) -> None:
+        state = await outcome
+        if not self.detached:
+            self.session.send(Disposition(role=Role.RECEIVER, first=delivery_id, settled=True, state=state))
 
 
 class OutgoingLink(Link):

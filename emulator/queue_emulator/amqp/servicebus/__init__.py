@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from queue_runtime.broker import Broker
 from queue_runtime.broker.waiting import BrokerWaiter
 
+from ...faults import FaultInjector
 from ...sas import RIGHTS, SasRule
 from ..protocol.errors import AmqpFault
 from ..protocol.sasl import SaslPolicy
@@ -34,11 +35,13 @@ def create_servicebus_server(
     sas_rules: Sequence[SasRule] = (),
     max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
     idle_timeout: float | None = None,
+    faults: FaultInjector | None = None,
 ) -> AmqpServer:
     """An AMQP server speaking Service Bus over ``broker``.
 
     ``sas_key`` (one Manage rule named ``sas_key_name``) and ``sas_rules`` (rules with rights) switch
-    authorization on: tokens, SASL PLAIN and the claims of every link and management operation are checked."""
+    authorization on: tokens, SASL PLAIN and the claims of every link and management operation are checked.
+    ``faults`` (the emulator's shared injector) applies injected faults in Service Bus's forms."""
     rules = tuple(sas_rules)
     if sas_key is not None:
         rules = (*SasVerifier.single(sas_key_name, sas_key).rules, *rules)
@@ -54,7 +57,7 @@ def create_servicebus_server(
             return False
         return True
 
-    nodes = ServiceBusNodes(broker, waiter, CbsNode(verifier, entity_exists))
+    nodes = ServiceBusNodes(broker, waiter, CbsNode(verifier, entity_exists), faults)
     credentials = {rule.name: rule.key.get_secret_value() for rule in rules} if rules else None
     return AmqpServer(nodes, sasl=SaslPolicy(credentials), host=host, port=port,
                       max_frame_size=max_frame_size, idle_timeout=idle_timeout)

@@ -6,6 +6,7 @@ This is the transport's ``NodeDirectory`` for the Service Bus dialect.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from typing import Any
 
@@ -13,6 +14,7 @@ from queue_runtime.broker import Broker
 from queue_runtime.broker.waiting import BrokerWaiter
 from queue_runtime.errors import QueueError
 
+from ...faults import NO_ERROR, FaultInjector
 from ..connection import Connection
 from ..protocol.errors import AmqpFault
 from ..protocol.performatives import Attach, ErrorCondition, Role, SenderSettleMode, Source
@@ -21,6 +23,7 @@ from ..session import Session
 from .addresses import check_entity, parse_address
 from .cbs import Authorizations, CbsNode
 from .errors import fault_from_engine
+from .injected import InjectedFaults, amqp_fault
 from .management import ManagementNode, SessionRegistry
 from .mapping import DOTNET_EPOCH_TICKS, lock_clock_offset
 from .nodes import CbsTarget, ManagementTarget, QueueSource, QueueTarget, ReplySource, accept_session
@@ -38,7 +41,9 @@ _REQUEST_LINK_SIZE = 4 * 1024 * 1024
 class ServiceBusNodes:
     """The nodes of one emulated namespace, shared by every connection of the server."""
 
-    def __init__(self, broker: Broker, waiter: BrokerWaiter, cbs: CbsNode) -> None:
+    def __init__(self, broker: Broker, waiter: BrokerWaiter, cbs: CbsNode,
+                 faults: FaultInjector | None = None) -> None:
+        self.faults = InjectedFaults(faults)
         self.broker = broker
         self.waiter = waiter
         self.cbs = cbs
@@ -80,10 +85,10 @@ class ServiceBusNodes:
                 node: Any = CbsTarget(self.cbs, self.auth)
                 size = _REQUEST_LINK_SIZE
             elif address.kind == "management":
-                node = ManagementTarget(self.management, address.path, self.auth)
+                node = ManagementTarget(self.management, address.path, self.auth, self.faults)
                 size = max(self._max_delivery_size, _REQUEST_LINK_SIZE)
             else:
-                node = QueueTarget(self.broker, address.path)
+                node = QueueTarget(self.broker, address.path, self.faults)
             connection.attach_incoming(session, attach, node, max_message_size=size)
             return
         if address.kind in ("cbs", "management"):
@@ -99,7 +104,8 @@ class ServiceBusNodes:
             except QueueError as exc:  # Service Bus refuses a non-session receiver on a session queue at attach
                 session.refuse_attach(attach, fault_from_engine(exc).to_error())
                 return
-            queue = QueueSource(self.broker, self.waiter, self.sessions, address.path, delete=delete)
+            queue = QueueSource(self.broker, self.waiter, self.sessions, address.path, delete=delete,
+                                faults=self.faults)
             connection.attach_outgoing(session, attach, queue, settled=delete, max_message_size=self._max_delivery_size)
             return
         requested = filters[SESSION_FILTER]
@@ -117,6 +123,12 @@ class ServiceBusNodes:
     async def _attach_session(self, connection: Connection, session: Session, attach: Attach, path: str,
                               session_id: str | None, timeout: float, delete: bool) -> None:
         try:
+            injected = self.faults.take("accept_session", path)
+            if injected is not None:
+                if injected.latency > 0:
+                    await asyncio.sleep(injected.latency)
+                if injected.error != NO_ERROR:
+                    raise amqp_fault(injected, "accept_session")
             lease = await accept_session(self.broker, self.waiter, path, session_id, timeout)
         except AmqpFault as fault:
             if not session.ended:
@@ -134,7 +146,8 @@ class ServiceBusNodes:
                         timeout=source.timeout, filters=filters, default_outcome=source.default_outcome,
                         outcomes=source.outcomes, capabilities=source.capabilities)
         ticks = DOTNET_EPOCH_TICKS + round((lease.locked_until + lock_clock_offset(self.broker)) * 10_000_000)
-        node = QueueSource(self.broker, self.waiter, self.sessions, path, delete=delete, lease=lease)
+        node = QueueSource(self.broker, self.waiter, self.sessions, path, delete=delete, lease=lease,
+                           faults=self.faults)
         connection.attach_outgoing(session, attach, node, settled=delete, source=echoed,
                                    properties={LOCKED_UNTIL_UTC: Long(ticks)},
                                    max_message_size=self._max_delivery_size)

@@ -76,22 +76,41 @@ class ManagementNode:
             "com.microsoft:get-message-sessions": self._get_message_sessions,
         }
 
-    def handle(self, path: str, request: AmqpMessage, *,
-               authorize: Callable[[str], None] | None = None) -> AmqpMessage:
-        """Answer one request, failed or not, with a response carrying Service Bus's status code.
-
-        ``authorize(operation)`` raises AmqpFault when the caller lacks the claim the operation needs."""
+    @staticmethod
+    def _parse(request: AmqpMessage) -> tuple[str, dict[str, Any]]:
         props = request.application_properties or {}
         operation = as_text(props.get("operation")) or ""
         body = request.value if isinstance(request.value, dict) else {}
-        body = {as_text(k): v for k, v in body.items()}
+        return operation, {str(as_text(k)): v for k, v in body.items()}
+
+    def check(self, path: str, request: AmqpMessage,
+              before: Callable[[str, dict[str, Any]], None]) -> AmqpMessage | None:
+        """Run ``before(operation, body)`` (authorization, injected faults): the error response it causes, or None
+        when the request may go ahead."""
+        operation, body = self._parse(request)
+        return self._respond(path, request, lambda: before(operation, body), check_only=True)
+
+    def handle(self, path: str, request: AmqpMessage) -> AmqpMessage:
+        """Answer one request, failed or not, with a response carrying Service Bus's status code."""
+        response = self._respond(path, request, None, check_only=False)
+        assert response is not None
+        return response
+
+    def error_response(self, request: AmqpMessage, fault: AmqpFault) -> AmqpMessage:
+        return self._response(request, fault.status_code, None, fault.description, fault.condition)
+
+    def _respond(self, path: str, request: AmqpMessage, before: Callable[[], None] | None, *,
+                 check_only: bool) -> AmqpMessage | None:
+        operation, body = self._parse(request)
         handler = self._operations.get(operation)
         condition: Symbol | None = None
         try:
             if handler is None:
                 raise AmqpFault(ErrorCondition.NOT_IMPLEMENTED, f"operation {operation!r} is not supported", 501)
-            if authorize is not None:
-                authorize(operation)
+            if before is not None:
+                before()
+            if check_only:
+                return None
             status, value = handler(path, body)
             description = "OK" if status == 200 else "No content"
         except QueueError as exc:
@@ -106,6 +125,11 @@ class ManagementNode:
             log.exception("$management %s on %r failed", operation, path)
             status, value, condition = 500, None, ErrorCondition.INTERNAL_ERROR
             description = f"{operation} failed in the emulator: {type(exc).__name__}: {exc}"[:500]
+        return self._response(request, status, value, description, condition)
+
+    @staticmethod
+    def _response(request: AmqpMessage, status: int, value: Any, description: str,
+                  condition: Symbol | None) -> AmqpMessage:
         app: dict[str, Any] = {"statusCode": status, "statusDescription": description}
         if condition is not None:
             app["errorCondition"] = condition
@@ -115,6 +139,12 @@ class ManagementNode:
             application_properties=app,
             body=[AmqpValue(value)],
         )
+
+    def lock_tokens(self, body: dict[str, Any]) -> list[str]:
+        try:
+            return self._tokens(body)
+        except (KeyError, TypeError, ValueError):
+            return []  # malformed: the operation itself answers 400
 
     # -- helpers
 
