@@ -18,6 +18,7 @@ from queue_runtime.errors import ConfigurationError
 
 from .amqp.server import AmqpServer
 from .amqp.servicebus import create_servicebus_server
+from .amqp.websocket import WebSocketListener
 from .endpoints import Endpoints
 from .entities import EntityDeclarations, load_entity_file
 from .faults import FaultInjector
@@ -26,6 +27,7 @@ from .rest.keys import BROKER, ENDPOINTS, ENTITIES, FAULTS, SETTINGS, WAITER
 from .sas import SasRule, parse_rule
 from .settings import EmulatorSettings
 from .stats import Stats
+from .tls import generate_tls
 
 __all__ = ["build_broker", "create_app"]
 
@@ -84,7 +86,13 @@ def _engine(given: Broker | None) -> Callable[[web.Application], AsyncIterator[N
         app[WAITER] = waiter
         settings = app[SETTINGS]
         amqp: AmqpServer | None = None
+        websocket: WebSocketListener | None = None
         if settings.amqp:
+            tls = None
+            if settings.amqps:
+                material = generate_tls(settings.tls_dir, host=settings.host)
+                app[ENDPOINTS].ca_path = material.ca_path
+                tls = material.server_context()
             amqp = create_servicebus_server(
                 broker,
                 waiter,
@@ -94,13 +102,26 @@ def _engine(given: Broker | None) -> Callable[[web.Application], AsyncIterator[N
                 sas_key=settings.sas_key_value(),
                 sas_rules=sas_rules(settings, app[ENTITIES]),
                 faults=app[FAULTS],
+                tls=tls,
+                tls_port=settings.amqps_port,
             )
             await amqp.start()
             app[ENDPOINTS].amqp_port = amqp.port
+            app[ENDPOINTS].amqps_port = amqp.tls_port
+            if settings.amqp_websocket:
+                websocket = WebSocketListener(amqp, host=settings.host, port=settings.amqp_websocket_port)
+                try:
+                    await websocket.start()
+                except BaseException:
+                    await amqp.close()
+                    raise
+                app[ENDPOINTS].amqp_websocket_port = websocket.port
         try:
             yield
         finally:
             waiter.close()  # pending deliveries and long polls stop waiting first
+            if websocket is not None:
+                await websocket.close()
             if amqp is not None:
                 await amqp.close()
 

@@ -40,6 +40,15 @@ class EmulatorSettings(BaseModel):
     log_level: LogLevel = Field(default="info", description="logging level")
     amqp: bool = Field(default=True, description="serve the Azure Service Bus AMQP 1.0 front")
     amqp_port: int = Field(default=5672, ge=0, le=65535, description="AMQP 1.0 port; 0 picks a free one")
+    amqp_websocket: bool = Field(
+        default=False, description="also serve AMQP over WebSockets (ws://HOST:PORT/$servicebus/websocket)"
+    )
+    amqp_websocket_port: int = Field(default=5673, ge=0, le=65535, description="AMQP-over-WebSocket port; 0 picks one")
+    amqps: bool = Field(default=False, description="also serve AMQP over TLS (amqps), with a generated certificate")
+    amqps_port: int = Field(default=5671, ge=0, le=65535, description="amqps port; 0 picks a free one")
+    tls_dir: Path | None = Field(
+        default=None, description="where the generated CA bundle, certificate and key go (a new temp dir if unset)"
+    )
     sas_key_name: str = Field(default="RootManageSharedAccessKey", description="SAS key name the AMQP front expects")
     sas_key: SecretStr | None = Field(
         default=None, description="SAS key: when set, tokens must be signed with it; unset accepts any token"

@@ -7,6 +7,7 @@ connects with ``Endpoint=sb://127.0.0.1:<port>;SharedAccessKeyName=...;SharedAcc
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Sequence
 
 from queue_runtime.broker import Broker
@@ -36,12 +37,15 @@ def create_servicebus_server(
     max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
     idle_timeout: float | None = None,
     faults: FaultInjector | None = None,
+    tls: ssl.SSLContext | None = None,
+    tls_port: int = 5671,
 ) -> AmqpServer:
     """An AMQP server speaking Service Bus over ``broker``.
 
     ``sas_key`` (one Manage rule named ``sas_key_name``) and ``sas_rules`` (rules with rights) switch
     authorization on: tokens, SASL PLAIN and the claims of every link and management operation are checked.
-    ``faults`` (the emulator's shared injector) applies injected faults in Service Bus's forms."""
+    ``faults`` (the emulator's shared injector) applies injected faults in Service Bus's forms. ``tls`` adds an
+    ``amqps`` listener on ``tls_port`` beside the plain one, over the same nodes."""
     rules = tuple(sas_rules)
     if sas_key is not None:
         rules = (*SasVerifier.single(sas_key_name, sas_key).rules, *rules)
@@ -60,4 +64,4 @@ def create_servicebus_server(
     nodes = ServiceBusNodes(broker, waiter, CbsNode(verifier, entity_exists), faults)
     credentials = {rule.name: rule.key.get_secret_value() for rule in rules} if rules else None
     return AmqpServer(nodes, sasl=SaslPolicy(credentials), host=host, port=port,
-                      max_frame_size=max_frame_size, idle_timeout=idle_timeout)
+                      max_frame_size=max_frame_size, idle_timeout=idle_timeout, tls=tls, tls_port=tls_port)
