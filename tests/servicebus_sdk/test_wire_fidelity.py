@@ -233,3 +233,28 @@ async def test_typed_property_values_round_trip_async(emulator: Emulator) -> Non
         async with sb.get_queue_receiver(queue, max_wait_time=WAIT) as receiver:
             (message,) = await receiver.receive_messages(max_wait_time=WAIT)
             _check_typed(message.application_properties)  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------------------------------------------------ close
+
+
+def test_a_connection_closed_with_an_error_surfaces_its_cause_not_an_index_error() -> None:
+    from queue_runtime.broker import SystemClock
+
+    emu = Emulator(SystemClock())
+    closed = False
+    try:
+        queue = emu.queue()
+        with client(emu) as sb, sb.get_queue_sender(queue) as sender:
+            sender.send_messages(ServiceBusMessage(b"before"), timeout=5)
+            emu.close()  # the server closes every connection with amqp:connection:forced
+            closed = True
+            started = time.monotonic()
+            with pytest.raises(ServiceBusError) as info:
+                sender.send_messages(ServiceBusMessage(b"after"), timeout=5)
+            assert time.monotonic() - started < 15
+            assert not isinstance(info.value.__context__, IndexError)
+            assert "IndexError" not in repr(info.value)
+    finally:
+        if not closed:
+            emu.close()
