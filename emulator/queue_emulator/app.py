@@ -10,19 +10,24 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
+from pydantic import SecretStr
 
 from queue_runtime.broker import Broker, BrokerLimits, ManualClock, SystemClock
 from queue_runtime.broker.waiting import BrokerWaiter
+from queue_runtime.errors import ConfigurationError
 
 from .amqp.server import AmqpServer
 from .amqp.servicebus import create_servicebus_server
+from .amqp.websocket import WebSocketListener
 from .endpoints import Endpoints
-from .entities import load_entity_file
+from .entities import EntityDeclarations, load_entity_file
 from .faults import FaultInjector
 from .rest.application import create_rest_app
-from .rest.keys import BROKER, ENDPOINTS, ENTITIES, SETTINGS, WAITER
+from .rest.keys import BROKER, ENDPOINTS, ENTITIES, FAULTS, SETTINGS, WAITER
+from .sas import SasRule, parse_rule
 from .settings import EmulatorSettings
 from .stats import Stats
+from .tls import generate_tls
 
 __all__ = ["build_broker", "create_app"]
 
@@ -53,6 +58,25 @@ def create_app(settings: EmulatorSettings | None = None, *, broker: Broker | Non
     return app
 
 
+def sas_rules(settings: EmulatorSettings, entities: EntityDeclarations) -> tuple[SasRule, ...]:
+    """Authorization rules from ``--sas-rule``/``QUEUE_EMULATOR_SAS_RULES`` and the entity file."""
+    rules: list[SasRule] = []
+    for text in settings.sas_rules:
+        try:
+            name, rights, key = parse_rule(text.get_secret_value())
+            rules.append(SasRule(name, SecretStr(key), rights))
+        except ValueError as exc:
+            raise ConfigurationError(f"--sas-rule / {settings.env_name('sas_rules')}: {exc}") from exc
+    rules.extend(entities.authorization_rules)
+    names = [rule.name for rule in rules]
+    if settings.sas_key_value() is not None:
+        names.append(settings.sas_key_name)
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise ConfigurationError(f"SAS rule names must be unique: {', '.join(duplicates)} given twice")
+    return tuple(rules)
+
+
 def _engine(given: Broker | None) -> Callable[[web.Application], AsyncIterator[None]]:
     async def engine(app: web.Application) -> AsyncIterator[None]:
         broker = given if given is not None else build_broker(app[SETTINGS])
@@ -62,21 +86,42 @@ def _engine(given: Broker | None) -> Callable[[web.Application], AsyncIterator[N
         app[WAITER] = waiter
         settings = app[SETTINGS]
         amqp: AmqpServer | None = None
+        websocket: WebSocketListener | None = None
         if settings.amqp:
+            tls = None
+            if settings.amqps:
+                material = generate_tls(settings.tls_dir, host=settings.host)
+                app[ENDPOINTS].ca_path = material.ca_path
+                tls = material.server_context()
             amqp = create_servicebus_server(
                 broker,
                 waiter,
                 host=settings.host,
                 port=settings.amqp_port,
                 sas_key_name=settings.sas_key_name,
-                sas_key=settings.sas_key.get_secret_value() if settings.sas_key else None,
+                sas_key=settings.sas_key_value(),
+                sas_rules=sas_rules(settings, app[ENTITIES]),
+                faults=app[FAULTS],
+                tls=tls,
+                tls_port=settings.amqps_port,
             )
             await amqp.start()
             app[ENDPOINTS].amqp_port = amqp.port
+            app[ENDPOINTS].amqps_port = amqp.tls_port
+            if settings.amqp_websocket:
+                websocket = WebSocketListener(amqp, host=settings.host, port=settings.amqp_websocket_port)
+                try:
+                    await websocket.start()
+                except BaseException:
+                    await amqp.close()
+                    raise
+                app[ENDPOINTS].amqp_websocket_port = websocket.port
         try:
             yield
         finally:
             waiter.close()  # pending deliveries and long polls stop waiting first
+            if websocket is not None:
+                await websocket.close()
             if amqp is not None:
                 await amqp.close()
 

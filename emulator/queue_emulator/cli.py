@@ -51,8 +51,18 @@ def build_parser() -> argparse.ArgumentParser:
                         help=helptext("log_level"))
     parser.add_argument("--amqp", action=argparse.BooleanOptionalAction, default=None, help=helptext("amqp"))
     parser.add_argument("--amqp-port", type=int, help=helptext("amqp_port"))
+    parser.add_argument("--amqp-websocket", action=argparse.BooleanOptionalAction, default=None,
+                        help=helptext("amqp_websocket"))
+    parser.add_argument("--amqp-websocket-port", type=int, help=helptext("amqp_websocket_port"))
+    parser.add_argument("--amqps", action=argparse.BooleanOptionalAction, default=None, help=helptext("amqps"))
+    parser.add_argument("--amqps-port", type=int, help=helptext("amqps_port"))
+    parser.add_argument("--tls-dir", help=helptext("tls_dir"))
     parser.add_argument("--sas-key-name", help=helptext("sas_key_name"))
-    parser.add_argument("--sas-key", help=helptext("sas_key").replace("default None", "default unset"))
+    parser.add_argument("--sas-key", help=helptext("sas_key").replace("default None", "default unset")
+                        + " (visible in the process list: prefer the variable or --sas-key-file)")
+    parser.add_argument("--sas-key-file", help=helptext("sas_key_file"))
+    parser.add_argument("--sas-rule", dest="sas_rules", action="append", metavar="NAME:RIGHTS:KEY",
+                        help=helptext("sas_rules").replace("default ()", "default none") + "; repeatable")
     return parser
 
 
@@ -75,6 +85,13 @@ async def serve(settings: EmulatorSettings) -> None:
     if server.amqp_port is not None:
         print(f"  AMQP 1.0   amqp://{settings.host}:{server.amqp_port} (Azure Service Bus)", flush=True)
         print(f"  connection string  {server.servicebus_connection_string}", flush=True)
+    if server.amqp_websocket_port is not None:
+        print(f"  AMQP WS    ws://{settings.host}:{server.amqp_websocket_port}/$servicebus/websocket "
+              f"(custom_endpoint_address=\"sb://{settings.host}:{server.amqp_websocket_port}\")", flush=True)
+    if server.amqps_port is not None:
+        print(f"  AMQP TLS   amqps://{settings.host}:{server.amqps_port} (certificate signed by the CA below)",
+              flush=True)
+        print(f"  CA bundle  {server.ca_path}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -6,6 +6,7 @@ The process fills it in as it starts each front; a front reads it and never impo
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 __all__ = ["Endpoints"]
 
@@ -14,3 +15,9 @@ __all__ = ["Endpoints"]
 class Endpoints:
     amqp_port: int | None = None
     """The AMQP (Service Bus) front's bound port; ``None`` while it is off or not started yet."""
+    amqps_port: int | None = None
+    """The AMQP front's TLS (``amqps``) port; ``None`` unless ``--amqps``."""
+    amqp_websocket_port: int | None = None
+    """The AMQP-over-WebSocket listener's port; ``None`` unless ``--amqp-websocket``."""
+    ca_path: Path | None = None
+    """The generated CA bundle that signs the emulator's TLS certificate; ``None`` without TLS."""

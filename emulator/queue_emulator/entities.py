@@ -8,6 +8,16 @@ Two shapes are accepted::
         lock_duration: 60               lock_duration: PT1M
 
 Durations are seconds or ISO 8601 (``PT30S``); option names are those of :class:`queue_runtime.QueueOptions`.
+
+Shared access authorization rules may be declared beside the queues (a key inline, or better in a file)::
+
+    authorization_rules:
+      - name: listener
+        rights: [Listen]
+        key_file: /run/secrets/listener-key
+      - name: sender
+        rights: [Send]
+        key: s3cret
 """
 
 from __future__ import annotations
@@ -18,11 +28,14 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import SecretStr
 from pydantic import ValidationError as PydanticValidationError
 
 from queue_runtime import QueueName, QueueOptions
 from queue_runtime.broker import Broker
 from queue_runtime.errors import ConfigurationError, QueueError
+
+from .sas import RIGHTS, SasRule
 
 __all__ = ["EntityDeclarations", "load_entity_file"]
 
@@ -30,6 +43,7 @@ __all__ = ["EntityDeclarations", "load_entity_file"]
 @dataclass(frozen=True, slots=True)
 class EntityDeclarations:
     queues: dict[str, QueueOptions] = field(default_factory=dict)
+    authorization_rules: tuple[SasRule, ...] = ()
 
     def apply(self, broker: Broker) -> None:
         for name, options in self.queues.items():
@@ -54,8 +68,8 @@ def load_entity_file(path: Path | None) -> EntityDeclarations:
 def parse_entities(data: Any, *, source: str = "entities") -> EntityDeclarations:
     if data is None:
         return EntityDeclarations()
-    if not isinstance(data, dict) or set(data) - {"queues"}:
-        raise ConfigurationError(f"{source}: expected a mapping with one key 'queues'")
+    if not isinstance(data, dict) or set(data) - {"queues", "authorization_rules"}:
+        raise ConfigurationError(f"{source}: expected a mapping with the keys 'queues' and 'authorization_rules'")
     raw = data.get("queues") or []
     items: list[tuple[Any, Any]]
     if isinstance(raw, dict):
@@ -79,4 +93,38 @@ def parse_entities(data: Any, *, source: str = "entities") -> EntityDeclarations
         except PydanticValidationError as exc:
             problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
             raise ConfigurationError(f"{source}: queue {name!r}: {problems}") from exc
-    return EntityDeclarations(queues)
+    return EntityDeclarations(queues, _rules(data.get("authorization_rules") or [], source))
+
+
+def _rules(raw: Any, source: str) -> tuple[SasRule, ...]:
+    if not isinstance(raw, list):
+        raise ConfigurationError(f"{source}: 'authorization_rules' must be a list")
+    rules: list[SasRule] = []
+    for entry in raw:
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str) or set(entry) - _RULE_KEYS:
+            raise ConfigurationError(f"{source}: each authorization rule is a mapping of name, rights and key "
+                                     "or key_file")
+        name = entry["name"]
+        if ("key" in entry) == ("key_file" in entry):
+            raise ConfigurationError(f"{source}: authorization rule {name!r} needs exactly one of key and key_file")
+        if "key_file" in entry:
+            try:
+                key = Path(str(entry["key_file"])).read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ConfigurationError(f"{source}: authorization rule {name!r}: cannot read key_file: "
+                                         f"{exc.strerror}") from exc
+        else:
+            key = str(entry["key"])
+        rights = entry.get("rights", list(RIGHTS))
+        if isinstance(rights, str):
+            rights = [part.strip() for part in rights.replace("+", ",").split(",")]
+        if not key:
+            raise ConfigurationError(f"{source}: authorization rule {name!r} has an empty key")
+        try:
+            rules.append(SasRule(name, SecretStr(key), frozenset(str(r).capitalize() for r in rights)))
+        except ValueError as exc:
+            raise ConfigurationError(f"{source}: {exc}") from exc
+    return tuple(rules)
+
+
+_RULE_KEYS = {"name", "rights", "key", "key_file"}

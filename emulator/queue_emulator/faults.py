@@ -1,7 +1,13 @@
 """Fault injection for tests: make the next calls of an operation fail, slow them down, or lose a lock.
 
-The REST front asks :meth:`FaultInjector.before` right before it calls the engine. A lost lock is applied by the
-front through the engine's own unlock path (see ``fronts/rest.py``), so the message always comes back.
+The REST front asks :meth:`FaultInjector.before` right before it calls the engine; the AMQP front asks
+:meth:`FaultInjector.take` and produces the fault in Service Bus's own forms (server busy, lock lost, a detached
+link, a dropped connection, a late disposition). A lost lock is applied by each front through the engine's own
+unlock path, so the message always comes back.
+
+Besides queue_runtime error codes, two transport faults exist: ``link_detached`` (the AMQP link is detached with
+``amqp:link:detach-forced``) and ``connection_dropped`` (the AMQP connection's socket is closed without a word).
+Over REST both are a 503 ``service_unavailable``.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ from dataclasses import dataclass
 
 from queue_runtime.errors import QueueError, error_class_for_code, error_from_wire
 
-__all__ = ["OPERATIONS", "Fault", "FaultInjector"]
+__all__ = ["CONNECTION_DROPPED", "LINK_DETACHED", "OPERATIONS", "TRANSPORT_FAULTS", "Fault", "FaultInjector"]
 
 # Operation names a fault can target: one per REST operation that touches the engine.
 OPERATIONS = frozenset(
@@ -24,6 +30,9 @@ OPERATIONS = frozenset(
     }
 )
 NO_ERROR = "none"
+LINK_DETACHED = "link_detached"
+CONNECTION_DROPPED = "connection_dropped"
+TRANSPORT_FAULTS = frozenset({LINK_DETACHED, CONNECTION_DROPPED})
 
 
 @dataclass(slots=True)
@@ -86,14 +95,20 @@ class FaultInjector:
                 return fault
         return None
 
+    def take(self, operation: str, queue: str | None) -> Fault | None:
+        """The fault that applies to this call, counted as injected; None (the common case) when none does."""
+        if not self._faults:
+            return None
+        fault = self._take(operation, queue)
+        if fault is not None:
+            self.injected += 1
+        return fault
+
     async def before(self, operation: str, queue: str | None) -> None:
         """Wait and/or raise as an injected fault says; does nothing when none applies (the common case)."""
-        if not self._faults:
-            return
-        fault = self._take(operation, queue)
+        fault = self.take(operation, queue)
         if fault is None:
             return
-        self.injected += 1
         if fault.latency > 0:
             await asyncio.sleep(fault.latency)
         if fault.error != NO_ERROR:
@@ -101,6 +116,8 @@ class FaultInjector:
 
 
 def injected_error(code: str, operation: str) -> QueueError:
+    if code in TRANSPORT_FAULTS:
+        code = "service_unavailable"
     cls = error_class_for_code(code)
     return error_from_wire(
         code,

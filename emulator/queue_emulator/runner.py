@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from pathlib import Path
 from types import TracebackType
 from typing import Self
 
@@ -27,10 +28,15 @@ _START_TIMEOUT = 30.0
 class EmulatorThread:
     def __init__(self, settings: EmulatorSettings | None = None) -> None:
         # Both fronts on free ports: several emulators (xdist workers) must never clash.
-        self.settings = (settings or EmulatorSettings()).model_copy(update={"port": 0, "amqp_port": 0})
+        self.settings = (settings or EmulatorSettings()).model_copy(
+            update={"port": 0, "amqp_port": 0, "amqps_port": 0, "amqp_websocket_port": 0}
+        )
         self.broker: Broker = build_broker(self.settings)
         self.url = ""
         self.amqp_port: int | None = None
+        self.amqps_port: int | None = None
+        self.amqp_websocket_port: int | None = None
+        self.ca_path: Path | None = None
         self.servicebus_connection_string: str | None = None
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -85,6 +91,9 @@ class EmulatorThread:
             return
         self.url = server.url
         self.amqp_port = server.amqp_port
+        self.amqps_port = server.amqps_port
+        self.amqp_websocket_port = server.amqp_websocket_port
+        self.ca_path = server.ca_path
         self.servicebus_connection_string = server.servicebus_connection_string
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()

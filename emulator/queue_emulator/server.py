@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 from aiohttp import web
 
@@ -26,6 +27,9 @@ class RunningServer:
     port: int
     settings: EmulatorSettings
     amqp_port: int | None = None
+    amqps_port: int | None = None
+    amqp_websocket_port: int | None = None
+    ca_path: Path | None = None
 
     @property
     def servicebus_connection_string(self) -> str | None:
@@ -55,4 +59,7 @@ async def start_server(
         await runner.cleanup()
         raise
     bound = runner.addresses[0][1]
-    return RunningServer(runner, _url(settings.host, bound), bound, settings, amqp_port=app[ENDPOINTS].amqp_port)
+    endpoints = app[ENDPOINTS]
+    return RunningServer(runner, _url(settings.host, bound), bound, settings, amqp_port=endpoints.amqp_port,
+                         amqps_port=endpoints.amqps_port, amqp_websocket_port=endpoints.amqp_websocket_port,
+                         ca_path=endpoints.ca_path)

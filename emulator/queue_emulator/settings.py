@@ -6,7 +6,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+from queue_runtime.errors import ConfigurationError
 
 __all__ = ["ENV_PREFIX", "EmulatorSettings"]
 
@@ -28,17 +30,62 @@ class EmulatorSettings(BaseModel):
     )
     auto_create: bool = Field(default=False, description="create a queue on first use instead of answering 404")
     entity_file: Path | None = Field(default=None, description="YAML or JSON file of queues to create at start")
-    max_message_size: int = Field(default=1024 * 1024, ge=1, description="bytes: body plus property names/values")
+    max_message_size: int = Field(
+        default=256 * 1024, ge=1, le=100 * 1024 * 1024,
+        description="bytes of one message (Service Bus Standard: 262144; Premium allows up to 100 MB)",
+    )
     max_request_size: int = Field(default=16 * 1024 * 1024, ge=1024, description="bytes of one HTTP request body")
     max_batch_size: int = Field(default=1000, ge=1, description="messages per send/receive/settle request")
     max_queues: int = Field(default=100_000, ge=1, description="queues the emulator will hold")
     log_level: LogLevel = Field(default="info", description="logging level")
     amqp: bool = Field(default=True, description="serve the Azure Service Bus AMQP 1.0 front")
     amqp_port: int = Field(default=5672, ge=0, le=65535, description="AMQP 1.0 port; 0 picks a free one")
+    amqp_websocket: bool = Field(
+        default=False, description="also serve AMQP over WebSockets (ws://HOST:PORT/$servicebus/websocket)"
+    )
+    amqp_websocket_port: int = Field(default=5673, ge=0, le=65535, description="AMQP-over-WebSocket port; 0 picks one")
+    amqps: bool = Field(default=False, description="also serve AMQP over TLS (amqps), with a generated certificate")
+    amqps_port: int = Field(default=5671, ge=0, le=65535, description="amqps port; 0 picks a free one")
+    tls_dir: Path | None = Field(
+        default=None, description="where the generated CA bundle, certificate and key go (a new temp dir if unset)"
+    )
     sas_key_name: str = Field(default="RootManageSharedAccessKey", description="SAS key name the AMQP front expects")
     sas_key: SecretStr | None = Field(
         default=None, description="SAS key: when set, tokens must be signed with it; unset accepts any token"
     )
+    sas_key_file: Path | None = Field(
+        default=None, description="file holding the SAS key (keeps it out of the process list)"
+    )
+    sas_rules: tuple[SecretStr, ...] = Field(
+        default=(), description="authorization rules NAME:RIGHTS:KEY (rights Listen,Send,Manage); env: ';'-separated"
+    )
+
+    @field_validator("sas_rules", mode="before")
+    @classmethod
+    def _split_rules(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(";") if part.strip())
+        return value
+
+    def sas_key_value(self) -> str | None:
+        """The key from ``sas_key`` or, failing that, from ``sas_key_file`` (its first line, stripped)."""
+        if self.sas_key is not None:
+            return self.sas_key.get_secret_value()
+        if self.sas_key_file is None:
+            return None
+        try:
+            text = self.sas_key_file.read_text(encoding="utf-8")
+        except OSError as exc:
+            where = str(self.sas_key_file)
+            raise ConfigurationError(f"cannot read the SAS key file {where!r}: {exc.strerror}") from exc
+        key = text.strip().splitlines()[0].strip() if text.strip() else ""
+        if not key:
+            raise ConfigurationError(f"the SAS key file {str(self.sas_key_file)!r} is empty")
+        return key
+
+    @property
+    def secured(self) -> bool:
+        return self.sas_key is not None or self.sas_key_file is not None or bool(self.sas_rules)
 
     @classmethod
     def resolve(cls, flags: Mapping[str, Any], environ: Mapping[str, str]) -> EmulatorSettings:
@@ -59,7 +106,7 @@ class EmulatorSettings(BaseModel):
 
     def servicebus_connection_string(self, amqp_port: int) -> str:
         """What the azure-servicebus SDK connects with. A configured key is never shown: its place says so."""
-        key = "<your --sas-key>" if self.sas_key is not None else "any-key-works"
+        key = "<your SAS key>" if self.secured else "any-key-works"
         return (
             f"Endpoint=sb://{self.host}:{amqp_port};SharedAccessKeyName={self.sas_key_name};SharedAccessKey={key};"
             "UseDevelopmentEmulator=true"

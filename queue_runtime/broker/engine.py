@@ -184,6 +184,10 @@ class Broker:
         self._notify(entity.name)
         return seqs
 
+    def check_receiver(self, path: str) -> None:
+        """Whether a receiver without a session may open on ``path`` (a session queue needs a session receiver)."""
+        self._entity(path).check_receiver()
+
     def receive(self, path: str, max_count: int = 1, *, delete: bool = False) -> list[BrokerMessage]:
         count = self._count(max_count)
         return self._entity(path).receive(count, self.clock.now(), delete=delete)
@@ -273,7 +277,17 @@ class Broker:
         return self._entity(path).get_session_state(session_id, session_token)
 
     def set_session_state(self, path: str, session_id: str, session_token: str, state: bytes | None) -> None:
-        self._entity(path).set_session_state(session_id, session_token, state)
+        self._entity(path).set_session_state(session_id, session_token, state, self.clock.now())
 
     def sessions(self, path: str) -> list[SessionSnapshot]:
         return self._entity(path).sessions()
+
+    def list_sessions(self, path: str, *, updated_after: float | None = None) -> list[str]:
+        """Session ids in order, as Service Bus lists them: without ``updated_after``, the sessions that have
+        available messages or a state; with it, the sessions whose state was set after that engine time."""
+        snapshots = self.sessions(path)
+        if updated_after is None:
+            chosen = [s for s in snapshots if s.available_count or s.has_state]
+        else:
+            chosen = [s for s in snapshots if s.state_updated_at is not None and s.state_updated_at > updated_after]
+        return sorted(s.session_id for s in chosen)

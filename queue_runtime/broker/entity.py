@@ -53,6 +53,7 @@ class _Session:
     holder: str | None = None
     locked_until: float = 0.0
     state: bytes | None = None
+    state_updated_at: float | None = None
     queued_for_accept: bool = False
 
 
@@ -221,11 +222,15 @@ class QueueEntity:
 
     # ------------------------------------------------------------------ receive
 
-    def receive(self, max_count: int, now: float, *, delete: bool = False) -> list[BrokerMessage]:
+    def check_receiver(self) -> None:
+        """Raise SessionRequiredError when a receiver that holds no session may not read this entity."""
         if self.options.requires_session and not self.is_dead_letter:
             raise SessionRequiredError(
                 f"queue '{self.name}' requires sessions: accept a session to receive from it"
             )
+
+    def receive(self, max_count: int, now: float, *, delete: bool = False) -> list[BrokerMessage]:
+        self.check_receiver()
         return self._take(self._available, max_count, now, delete=delete, session=None)
 
     def _take(
@@ -442,8 +447,11 @@ class QueueEntity:
     def get_session_state(self, session_id: str, token: str) -> bytes | None:
         return self._held_session(session_id, token).state
 
-    def set_session_state(self, session_id: str, token: str, state: bytes | None) -> None:
-        self._held_session(session_id, token).state = state
+    def set_session_state(self, session_id: str, token: str, state: bytes | None, now: float | None = None) -> None:
+        session = self._held_session(session_id, token)
+        session.state = state
+        if now is not None:
+            session.state_updated_at = now
 
     def session_locked_until(self, session_id: str, token: str) -> float:
         return self._held_session(session_id, token).locked_until
@@ -489,6 +497,7 @@ class QueueEntity:
                 ),
                 in_flight_count=len(s.in_flight),
                 has_state=s.state is not None,
+                state_updated_at=s.state_updated_at,
             )
             for s in self._sessions.values()
         ]

@@ -107,3 +107,5 @@ class SessionSnapshot:
     available_count: int
     in_flight_count: int
     has_state: bool
+    state_updated_at: float | None = None
+    """Engine time the session state was last set (None: never)."""

@@ -45,7 +45,7 @@ from .memory import PUBLIC_STATES, broker_message_from
 __all__ = ["EmulatorControl", "EmulatorFaultControl", "EmulatorProvider", "EmulatorSession"]
 
 _DEFAULT_BATCH = 100
-_DEFAULT_MESSAGE_SIZE = 1024 * 1024
+_DEFAULT_MESSAGE_SIZE = 256 * 1024  # the emulator's default, Service Bus Standard's limit
 
 
 # ---------------------------------------------------------------- transport

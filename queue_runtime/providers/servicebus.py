@@ -62,6 +62,10 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 
 __all__ = ["ServiceBusProvider"]
 
+ENVELOPE_RESERVE = 4096
+"""Bytes of ``max_message_size`` kept for what Service Bus counts besides body and attributes (AMQP sections,
+message id, session id, content type, type codes)."""
+
 # Most specific first: the first class the exception is an instance of wins.
 _ERRORS: list[tuple[type[BaseException], type[QueueError]]] = [
     (sb.MessageLockLostError, MessageLockLostError),
@@ -194,7 +198,9 @@ class ServiceBusProvider(QueueProvider):
             session_accept_specific=True,
             session_state=True,
             max_batch_size=100,
-            max_message_size=config.max_message_size,
+            # Service Bus counts the whole encoded message against the entity's limit (and the SDK refuses a batch
+            # over it): keep room for the AMQP envelope, system properties and property encodings.
+            max_message_size=config.max_message_size - min(ENVELOPE_RESERVE, config.max_message_size // 2),
             dead_letter=True,
             scheduling=True,
             cancel_scheduled=True,

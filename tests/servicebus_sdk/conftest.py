@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -18,9 +18,12 @@ from typing import Any, TypeVar
 import pytest
 from queue_emulator.amqp.server import AmqpServer
 from queue_emulator.amqp.servicebus import create_servicebus_server
+from queue_emulator.faults import FaultInjector
+from queue_emulator.sas import SasRule
+from queue_emulator.settings import EmulatorSettings
 
 from queue_runtime import QueueOptions
-from queue_runtime.broker import Broker, Clock, ManualClock, SystemClock
+from queue_runtime.broker import Broker, BrokerLimits, Clock, ManualClock, SystemClock
 from queue_runtime.broker.waiting import BrokerWaiter
 
 T = TypeVar("T")
@@ -29,27 +32,32 @@ KEY_NAME = "RootManageSharedAccessKey"
 
 
 class Emulator:
-    def __init__(self, clock: Clock, *, sas_key: str | None = None, max_frame_size: int | None = None) -> None:
-        self.broker = Broker(clock)
+    def __init__(self, clock: Clock, *, sas_key: str | None = None, max_frame_size: int | None = None,
+                 max_message_size: int = EmulatorSettings().max_message_size,
+                 sas_rules: Sequence[SasRule] = ()) -> None:
+        self.broker = Broker(clock, limits=BrokerLimits(max_message_size=max_message_size))
+        self.faults = FaultInjector()
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, name="amqp-emulator", daemon=True)
         self._thread.start()
         kwargs: dict[str, Any] = {}
         if max_frame_size is not None:
             kwargs["max_frame_size"] = max_frame_size
+        if sas_rules:
+            kwargs["sas_rules"] = tuple(sas_rules)
 
         async def start() -> tuple[AmqpServer, BrokerWaiter]:
             waiter = BrokerWaiter(self.broker)
             server = create_servicebus_server(self.broker, waiter, port=0, sas_key_name=KEY_NAME if sas_key else None,
-                                sas_key=sas_key, **kwargs)
+                                sas_key=sas_key, faults=self.faults, **kwargs)
             await server.start()
             return server, waiter
 
         self.server, self.waiter = asyncio.run_coroutine_threadsafe(start(), self.loop).result(10)
         self.port = self.server.port
 
-    def connection_string(self, key: str = "anything") -> str:
-        return (f"Endpoint=sb://127.0.0.1:{self.port};SharedAccessKeyName={KEY_NAME};SharedAccessKey={key};"
+    def connection_string(self, key: str = "anything", key_name: str = KEY_NAME) -> str:
+        return (f"Endpoint=sb://127.0.0.1:{self.port};SharedAccessKeyName={key_name};SharedAccessKey={key};"
                 "UseDevelopmentEmulator=true")
 
     def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -108,5 +116,13 @@ def manual_emulator() -> Iterator[Emulator]:
 @pytest.fixture
 def secured_emulator() -> Iterator[Emulator]:
     emu = Emulator(SystemClock(), sas_key="s3cret-key")
+    yield emu
+    emu.close()
+
+
+@pytest.fixture
+def premium_emulator() -> Iterator[Emulator]:
+    """Messages up to 2 MiB, as a Premium namespace configured so would take."""
+    emu = Emulator(SystemClock(), max_message_size=2 * 1024 * 1024)
     yield emu
     emu.close()

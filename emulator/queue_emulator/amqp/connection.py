@@ -53,7 +53,7 @@ from .protocol.performatives import (
 from .protocol.sasl import SASL_MECHANISMS, SaslPolicy
 from .session import Session
 
-__all__ = ["Connection", "NodeDirectory", "ServerContext"]
+__all__ = ["ByteWriter", "Connection", "NodeDirectory", "ServerContext", "StreamByteWriter"]
 
 log = logging.getLogger("queue_emulator.amqp")
 
@@ -68,6 +68,54 @@ class NodeDirectory(Protocol):
     transport never imports a dialect."""
 
     def attach(self, connection: Connection, session: Session, attach: Attach) -> None: ...
+
+
+class ByteWriter(Protocol):
+    """The writing half of a connection's byte stream: an ``asyncio.StreamWriter`` or a WebSocket bridge."""
+
+    def write(self, data: bytes) -> None: ...
+
+    async def drain(self) -> None: ...
+
+    def is_closing(self) -> bool: ...
+
+    def close(self) -> None: ...
+
+    async def wait_closed(self) -> None: ...
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any: ...
+
+    def abort(self) -> None:
+        """Close at once, without flushing (a dropped connection)."""
+        ...
+
+
+class StreamByteWriter:
+    """An ``asyncio.StreamWriter`` as a :class:`ByteWriter`."""
+
+    def __init__(self, writer: asyncio.StreamWriter) -> None:
+        self._writer = writer
+
+    def write(self, data: bytes) -> None:
+        self._writer.write(data)
+
+    async def drain(self) -> None:
+        await self._writer.drain()
+
+    def is_closing(self) -> bool:
+        return self._writer.is_closing()
+
+    def close(self) -> None:
+        self._writer.close()
+
+    async def wait_closed(self) -> None:
+        await self._writer.wait_closed()
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return self._writer.get_extra_info(name, default)
+
+    def abort(self) -> None:
+        self._writer.transport.abort()
 
 
 @dataclass(slots=True)
@@ -86,7 +134,7 @@ class _Closed(Exception):
 
 
 class Connection:
-    def __init__(self, context: ServerContext, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def __init__(self, context: ServerContext, reader: asyncio.StreamReader, writer: ByteWriter) -> None:
         self.ctx = context
         self._reader = reader
         self._writer = writer
@@ -98,6 +146,8 @@ class Connection:
         self._ended: set[int] = set()
         self._heartbeat: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.sasl_identity: str | None = None
+        """The user a SASL PLAIN login authenticated (None for ANONYMOUS)."""
         peer = writer.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
 
@@ -187,6 +237,12 @@ class Connection:
             self._writer.close()
             await self._writer.wait_closed()
 
+    def drop(self) -> None:
+        """Close the socket without a word (an injected dropped connection): the peer sees the TCP connection end."""
+        self._state = "closed"
+        self._writer.abort()
+        self._reader.feed_eof()
+
     def close_now(self) -> None:
         """Server shutdown: close with connection:forced."""
         if self._state == "opened":
@@ -264,7 +320,9 @@ class Connection:
         raise _Closed()
 
     def _on_sasl_init(self, init: SaslInit) -> None:
-        code = self.ctx.sasl.outcome(init)
+        code, self.sasl_identity = self.ctx.sasl.outcome(init)
+        if code != SaslCode.OK:
+            log.warning("AMQP connection %s: SASL %s login refused", self.peer, init.mechanism)
         self.send(SaslOutcome(code=code))
         if code != SaslCode.OK:
             raise _Closed()

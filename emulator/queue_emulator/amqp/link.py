@@ -7,15 +7,30 @@ to its node; an :class:`OutgoingLink` sends deliveries as the peer grants credit
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from .protocol.errors import AmqpFault
 from .protocol.message import AmqpMessage
-from .protocol.performatives import Attach, DeliveryState, Disposition, Error, ErrorCondition, Flow, Role, Transfer
+from .protocol.performatives import (
+    Attach,
+    DeliveryState,
+    Disposition,
+    Error,
+    ErrorCondition,
+    Flow,
+    Rejected,
+    Role,
+    Transfer,
+)
 
-__all__ = ["IncomingLink", "Link", "LinkSession", "OutgoingDelivery", "OutgoingLink", "ReceivingNode", "SendingNode"]
+__all__ = [
+    "IncomingLink", "Link", "LinkSession", "Outcome", "OutgoingDelivery", "OutgoingLink", "ReceivingNode",
+    "SendingNode",
+]
 
 log = logging.getLogger("queue_emulator.amqp")
 
@@ -37,6 +52,8 @@ class LinkSession(Protocol):
     imports its parent)."""
 
     links: dict[int, Link]
+    connection: Any
+    """The connection the session runs on (dialects key per-connection state, such as authorization, by it)."""
     window_open: asyncio.Event
     """Set while the peer's session window has room for more transfers."""
 
@@ -53,10 +70,14 @@ class LinkSession(Protocol):
     async def drain(self) -> None: ...
 
 
+Outcome = DeliveryState | Awaitable[DeliveryState]
+"""An outcome now, or later (a node that answers late: the disposition goes out when it resolves)."""
+
+
 class ReceivingNode(Protocol):
     """What an incoming link delivers to: returns the outcome to settle the delivery with."""
 
-    def deliver(self, link: IncomingLink, payload: bytes, message_format: int) -> DeliveryState: ...
+    def deliver(self, link: IncomingLink, payload: bytes, message_format: int) -> Outcome: ...
 
     def detached(self, link: IncomingLink) -> None: ...
 
@@ -66,7 +87,9 @@ class SendingNode(Protocol):
 
     def credit_granted(self, link: OutgoingLink) -> None: ...
 
-    def settled(self, delivery: OutgoingDelivery, state: DeliveryState | None) -> DeliveryState | None: ...
+    def settled(
+        self, delivery: OutgoingDelivery, state: DeliveryState | None
+    ) -> DeliveryState | Awaitable[DeliveryState | None] | None: ...
 
     def detached(self, link: OutgoingLink) -> None: ...
 
@@ -121,6 +144,7 @@ class IncomingLink(Link):
         self.delivery_count = attach.initial_delivery_count or 0
         self.credit = 0
         self._buffer = bytearray()
+        self._oversize = 0
         self._current: Transfer | None = None
 
     def grant_credit(self) -> None:
@@ -136,30 +160,48 @@ class IncomingLink(Link):
             if transfer.delivery_id is None:
                 raise AmqpFault(ErrorCondition.NOT_ALLOWED, "the first transfer of a delivery needs a delivery-id")
             self._current = transfer
-        self._buffer += payload
         if transfer.aborted:
             self._current = None
             self._buffer.clear()
+            self._oversize = 0
             return
-        if len(self._buffer) > self.max_message_size:
-            self._current = None
+        if self._oversize or len(self._buffer) + len(payload) > self.max_message_size:
+            # Too large: keep counting, not buffering, and reject the delivery once it is complete (as Service
+            # Bus does: the SDK raises MessageSizeExceededError and the link stays usable).
+            self._oversize = (self._oversize or len(self._buffer)) + len(payload)
             self._buffer.clear()
-            self.close(Error(condition=ErrorCondition.MESSAGE_SIZE_EXCEEDED,
-                             description=f"a delivery on this link may not exceed {self.max_message_size} bytes"))
-            return
+        else:
+            self._buffer += payload
         if transfer.more:
             return
         first, body = self._current, bytes(self._buffer)
+        oversize, self._oversize = self._oversize, 0
         self._current = None
         self._buffer.clear()
         self.delivery_count = (self.delivery_count + 1) & SERIAL_MASK
         self.credit -= 1
-        state = self.node.deliver(self, body, first.message_format or 0)
+        if oversize:
+            state: Outcome = Rejected(error=Error(
+                condition=ErrorCondition.MESSAGE_SIZE_EXCEEDED,
+                description=f"The received message ({oversize} bytes) exceeds the limit ({self.max_message_size} "
+                            "bytes) currently allowed on the link."))
+        else:
+            state = self.node.deliver(self, body, first.message_format or 0)
         settled = first.settled if transfer.settled is None else transfer.settled
-        if not settled and first.delivery_id is not None:
-            self.session.send(Disposition(role=Role.RECEIVER, first=first.delivery_id, settled=True, state=state))
+        if not settled and first.delivery_id is not None and not self.detached:
+            if inspect.isawaitable(state):
+                self.spawn(self._settle_later(first.delivery_id, state))
+            else:
+                self.session.send(Disposition(role=Role.RECEIVER, first=first.delivery_id, settled=True,
+                                              state=state))
         if self.credit < INCOMING_CREDIT // 2 and not self.detached:
             self.grant_credit()
+
+
+    async def _settle_later(self, delivery_id: int, outcome: Awaitable[DeliveryState]) -> None:
+        state = await outcome
+        if not self.detached:
+            self.session.send(Disposition(role=Role.RECEIVER, first=delivery_id, settled=True, state=state))
 
 
 class OutgoingLink(Link):

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
+from collections.abc import Awaitable
 from typing import Any, Protocol
 
 from .link import IncomingLink, Link, OutgoingDelivery
@@ -191,8 +193,17 @@ class Session:
                 del self._unsettled[delivery_id]
             state = disposition.state if isinstance(disposition.state, DeliveryState) else None
             echo = delivery.link.node.settled(delivery, state)
-            if not disposition.settled:
+            if inspect.isawaitable(echo):
+                delivery.link.spawn(self._echo_later(delivery.link, delivery_id, echo, disposition.settled))
+            elif not disposition.settled:
                 self.send(Disposition(role=Role.SENDER, first=delivery_id, settled=True, state=echo))
+
+    async def _echo_later(self, link: Link, delivery_id: int, echo: Awaitable[DeliveryState | None],
+                          peer_settled: bool | None) -> None:
+        """A node that settles late (an injected delayed disposition): echo when it is done."""
+        state = await echo
+        if not peer_settled and not link.detached and not self.ended:
+            self.send(Disposition(role=Role.SENDER, first=delivery_id, settled=True, state=state))
 
     def on_end(self) -> None:
         self.abort()

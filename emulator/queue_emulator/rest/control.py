@@ -10,7 +10,7 @@ from queue_runtime.broker import ManualClock, MessageState
 from queue_runtime.errors import ProviderError, UnsupportedOperationError, ValidationError, error_class_for_code
 
 from .. import __version__
-from ..faults import NO_ERROR, OPERATIONS
+from ..faults import NO_ERROR, OPERATIONS, TRANSPORT_FAULTS
 from ._http import encode, no_content, parse, path_of
 from .keys import BROKER, ENDPOINTS, ENTITIES, FAULTS, SETTINGS, STATS
 from .wire import (
@@ -110,7 +110,8 @@ async def add_fault(request: web.Request) -> web.Response:
     body = await parse(request, FaultRequest)
     if body.operation not in OPERATIONS:
         raise ValidationError("operation", f"unknown operation; known: {', '.join(sorted(OPERATIONS))}")
-    if body.error != NO_ERROR and error_class_for_code(body.error) is ProviderError and body.error != "provider_error":
+    known = body.error in (NO_ERROR, "provider_error") or body.error in TRANSPORT_FAULTS
+    if not known and error_class_for_code(body.error) is ProviderError:
         raise ValidationError("error", "unknown error code (use a queue_runtime error code, or 'none')")
     request.app[FAULTS].add(body.operation, body.error, body.count, body.latency, body.queue)
     return encode(_faults_response(request), status=201)

@@ -2,7 +2,9 @@
 
 Order on the wire: header, delivery-annotations, message-annotations, properties, application-properties,
 the body (one or more data sections, one or more amqp-sequence sections, or a single amqp-value) and
-footer; every section is optional. Decoding enforces that order and the body rules.
+footer; every section is optional. Decoding enforces that order and the body rules, with one leniency: a
+delivery-annotations section is accepted anywhere (once). The azure-servicebus Python SDK writes it after the body
+on purpose, and Service Bus accepts that. Encoding always writes the mandated order.
 """
 
 from __future__ import annotations
@@ -97,6 +99,7 @@ class AmqpMessage:
         message = cls()
         offset, end = 0, len(buf)
         last_rank = -1
+        seen_delivery_annotations = False
         body_kind: type[DescribedType] | None = None
         while offset < end:
             value, offset = decode(buf, offset)
@@ -108,6 +111,12 @@ class AmqpMessage:
             rank = _ORDER.get(type(section))
             if rank is None:
                 raise AmqpDecodeError(f"{type(section).__name__} is not a message section")
+            if isinstance(section, DeliveryAnnotations):
+                if seen_delivery_annotations:
+                    raise AmqpDecodeError("DeliveryAnnotations section is repeated")
+                seen_delivery_annotations = True
+                message.delivery_annotations = section.value
+                continue
             if rank < last_rank or (rank == last_rank and rank != 5):
                 raise AmqpDecodeError(f"{type(section).__name__} section is out of order or repeated")
             last_rank = rank
@@ -118,8 +127,6 @@ class AmqpMessage:
                 message.body.append(section)
             elif isinstance(section, Header):
                 message.header = section
-            elif isinstance(section, DeliveryAnnotations):
-                message.delivery_annotations = section.value
             elif isinstance(section, MessageAnnotations):
                 message.message_annotations = section.value
             elif isinstance(section, Properties):

@@ -436,6 +436,8 @@ class Composite(DescribedType):
 
     __slots__ = ()
     _PLAN: ClassVar[tuple[tuple[str, _Convert, _Convert, bool], ...]]
+    _MIN_FIELDS: ClassVar[int] = 0
+    """Fields always written even when null: some peers index optional trailing fields by position."""
 
     def to_described(self) -> Described:
         values: list[Any] = []
@@ -450,7 +452,7 @@ class Composite(DescribedType):
                     values.append(to_wire(value))
                 except AmqpEncodeError as exc:
                     raise AmqpEncodeError(f"{type(self).__name__}.{name}: {exc}") from exc
-        while values and values[-1] is None:
+        while len(values) > self._MIN_FIELDS and values[-1] is None:
             values.pop()
         return Described(self._DESCRIPTOR_VALUE, values)
 
@@ -573,6 +575,10 @@ def decode_described_type(buf: bytes | bytearray | memoryview, offset: int = 0) 
 @_register(0x1D, "amqp:error:list")
 @dataclass(slots=True, kw_only=True)
 class Error(Composite):
+    # The azure-servicebus SDK reads ``error[2]`` (info) unconditionally when a connection closes or a delivery is
+    # rejected: an omitted trailing field becomes an IndexError that hangs the send. Always write all three.
+    _MIN_FIELDS: ClassVar[int] = 3
+
     condition: Symbol | str = field(metadata=_required(WireType.SYMBOL))
     description: str | None = field(default=None, metadata=_wire(WireType.STRING))
     info: dict[Any, Any] | None = field(default=None, metadata=_wire(WireType.FIELDS))
@@ -762,7 +768,8 @@ class SaslMechanisms(SaslPerformative):
 @dataclass(slots=True, kw_only=True)
 class SaslInit(SaslPerformative):
     mechanism: Symbol | str = field(metadata=_required(WireType.SYMBOL))
-    initial_response: bytes | None = field(default=None, metadata=_wire(WireType.BINARY))
+    # never in a repr: SASL PLAIN carries the password here, and debug logs print performatives
+    initial_response: bytes | None = field(default=None, repr=False, metadata=_wire(WireType.BINARY))
     hostname: str | None = field(default=None, metadata=_wire(WireType.STRING))
 
 

@@ -1,4 +1,4 @@
-"""SASL for the emulator: ANONYMOUS always, PLAIN checked against the shared access key when one is set.
+"""SASL for the emulator: ANONYMOUS always, PLAIN checked against the configured key names and keys.
 
 With ANONYMOUS the real authentication happens later, through a SAS token put on the ``$cbs`` node.
 """
@@ -6,6 +6,7 @@ With ANONYMOUS the real authentication happens later, through a SAS token put on
 from __future__ import annotations
 
 import hmac
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from .performatives import SaslCode, SaslInit
@@ -20,20 +21,24 @@ SASL_MECHANISMS = (ANONYMOUS, PLAIN)
 
 @dataclass(frozen=True, slots=True)
 class SaslPolicy:
-    key_name: str | None = None
-    key: str | None = None
+    """``credentials``: user name -> password accepted by PLAIN; None accepts any PLAIN login."""
 
-    def outcome(self, init: SaslInit) -> SaslCode:
-        """The outcome code for a client's sasl-init."""
+    credentials: Mapping[str, str] | None = None
+
+    def outcome(self, init: SaslInit) -> tuple[SaslCode, str | None]:
+        """The outcome code for a client's sasl-init, and the PLAIN user it authenticated (if any)."""
         mechanism = str(init.mechanism)
         if mechanism == ANONYMOUS:
-            return SaslCode.OK
+            return SaslCode.OK, None
         if mechanism == PLAIN:
             parts = (init.initial_response or b"").split(b"\x00")
             if len(parts) != 3:
-                return SaslCode.AUTH
-            if self.key is None:
-                return SaslCode.OK
-            user_ok = self.key_name is None or hmac.compare_digest(parts[1], self.key_name.encode())
-            return SaslCode.OK if user_ok and hmac.compare_digest(parts[2], self.key.encode()) else SaslCode.AUTH
-        return SaslCode.AUTH
+                return SaslCode.AUTH, None
+            user = parts[1].decode("utf-8", "replace")
+            if self.credentials is None:
+                return SaslCode.OK, None
+            expected = self.credentials.get(user)
+            if expected is not None and hmac.compare_digest(parts[2], expected.encode()):
+                return SaslCode.OK, user
+            return SaslCode.AUTH, None
+        return SaslCode.AUTH, None

@@ -7,15 +7,22 @@ connects with ``Endpoint=sb://127.0.0.1:<port>;SharedAccessKeyName=...;SharedAcc
 
 from __future__ import annotations
 
+import ssl
+from collections.abc import Sequence
+
 from queue_runtime.broker import Broker
 from queue_runtime.broker.waiting import BrokerWaiter
 
+from ...faults import FaultInjector
+from ...sas import RIGHTS, SasRule
+from ..protocol.errors import AmqpFault
 from ..protocol.sasl import SaslPolicy
 from ..server import DEFAULT_MAX_FRAME_SIZE, AmqpServer
+from .addresses import check_entity, parse_address
 from .cbs import CbsNode, SasVerifier
 from .directory import ServiceBusNodes
 
-__all__ = ["ServiceBusNodes", "create_servicebus_server"]
+__all__ = ["RIGHTS", "SasRule", "ServiceBusNodes", "create_servicebus_server"]
 
 
 def create_servicebus_server(
@@ -26,10 +33,35 @@ def create_servicebus_server(
     port: int = 5672,
     sas_key_name: str | None = None,
     sas_key: str | None = None,
+    sas_rules: Sequence[SasRule] = (),
     max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
     idle_timeout: float | None = None,
+    faults: FaultInjector | None = None,
+    tls: ssl.SSLContext | None = None,
+    tls_port: int = 5671,
 ) -> AmqpServer:
-    """An AMQP server speaking Service Bus over ``broker``; with ``sas_key`` set, tokens and SASL PLAIN are checked."""
-    nodes = ServiceBusNodes(broker, waiter, CbsNode(SasVerifier(sas_key_name, sas_key)))
-    return AmqpServer(nodes, sasl=SaslPolicy(sas_key_name, sas_key), host=host, port=port,
-                      max_frame_size=max_frame_size, idle_timeout=idle_timeout)
+    """An AMQP server speaking Service Bus over ``broker``.
+
+    ``sas_key`` (one Manage rule named ``sas_key_name``) and ``sas_rules`` (rules with rights) switch
+    authorization on: tokens, SASL PLAIN and the claims of every link and management operation are checked.
+    ``faults`` (the emulator's shared injector) applies injected faults in Service Bus's forms. ``tls`` adds an
+    ``amqps`` listener on ``tls_port`` beside the plain one, over the same nodes."""
+    rules = tuple(sas_rules)
+    if sas_key is not None:
+        rules = (*SasVerifier.single(sas_key_name, sas_key).rules, *rules)
+    verifier = SasVerifier(rules)
+
+    def entity_exists(path: str) -> bool:
+        address = parse_address(path)
+        if address is None or address.kind == "cbs":
+            return True
+        try:
+            check_entity(broker, address)
+        except AmqpFault:
+            return False
+        return True
+
+    nodes = ServiceBusNodes(broker, waiter, CbsNode(verifier, entity_exists), faults)
+    credentials = {rule.name: rule.key.get_secret_value() for rule in rules} if rules else None
+    return AmqpServer(nodes, sasl=SaslPolicy(credentials), host=host, port=port,
+                      max_frame_size=max_frame_size, idle_timeout=idle_timeout, tls=tls, tls_port=tls_port)

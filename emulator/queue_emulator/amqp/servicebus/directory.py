@@ -6,19 +6,24 @@ This is the transport's ``NodeDirectory`` for the Service Bus dialect.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from typing import Any
 
 from queue_runtime.broker import Broker
 from queue_runtime.broker.waiting import BrokerWaiter
+from queue_runtime.errors import QueueError
 
+from ...faults import NO_ERROR, FaultInjector
 from ..connection import Connection
 from ..protocol.errors import AmqpFault
 from ..protocol.performatives import Attach, ErrorCondition, Role, SenderSettleMode, Source
 from ..protocol.types import Long, Symbol
 from ..session import Session
 from .addresses import check_entity, parse_address
-from .cbs import CbsNode
+from .cbs import Authorizations, CbsNode
+from .errors import fault_from_engine
+from .injected import InjectedFaults, amqp_fault
 from .management import ManagementNode, SessionRegistry
 from .mapping import DOTNET_EPOCH_TICKS, lock_clock_offset
 from .nodes import CbsTarget, ManagementTarget, QueueSource, QueueTarget, ReplySource, accept_session
@@ -29,15 +34,20 @@ SESSION_FILTER = Symbol("com.microsoft:session-filter")
 LOCKED_UNTIL_UTC = Symbol("com.microsoft:locked-until-utc")
 LINK_TIMEOUT = Symbol("com.microsoft:timeout")
 DEFAULT_SESSION_WAIT = 60.0
+# $cbs and $management requests (a schedule request carries whole messages) may exceed one message's size.
+_REQUEST_LINK_SIZE = 4 * 1024 * 1024
 
 
 class ServiceBusNodes:
     """The nodes of one emulated namespace, shared by every connection of the server."""
 
-    def __init__(self, broker: Broker, waiter: BrokerWaiter, cbs: CbsNode) -> None:
+    def __init__(self, broker: Broker, waiter: BrokerWaiter, cbs: CbsNode,
+                 faults: FaultInjector | None = None) -> None:
+        self.faults = InjectedFaults(faults)
         self.broker = broker
         self.waiter = waiter
         self.cbs = cbs
+        self.auth = Authorizations(cbs.verifier)
         self.sessions = SessionRegistry()
         self.management = ManagementNode(broker, self.sessions)
 
@@ -53,19 +63,32 @@ class ServiceBusNodes:
             if address is None:
                 raise AmqpFault(ErrorCondition.NOT_FOUND, f"no node at {getattr(terminus, 'address', None)!r}")
             if address.kind != "cbs":
+                # As on Service Bus: no link to an entity without a valid token for it (a rejected one counts
+                # for nothing). Senders need Send, receivers Listen; a $management link needs either.
+                if address.kind == "management":
+                    if not (self.auth.allows(connection, address.path, "Listen")
+                            or self.auth.allows(connection, address.path, "Send")):
+                        self.auth.require(connection, address.path, "Listen", peer=connection.peer)
+                else:
+                    self.auth.require(connection, address.path, "Send" if peer_is_sender else "Listen",
+                                      peer=connection.peer)
                 check_entity(self.broker, address)
         except AmqpFault as fault:
             session.refuse_attach(attach, fault.to_error())
             return
 
         if peer_is_sender:
+            # An entity's sender link advertises the entity's maximum message size, as Service Bus does (262,144
+            # bytes on Standard): the SDK checks it before sending and raises MessageSizeExceededError.
+            size = self.broker.limits.max_message_size
             if address.kind == "cbs":
-                node: Any = CbsTarget(self.cbs)
+                node: Any = CbsTarget(self.cbs, self.auth)
+                size = _REQUEST_LINK_SIZE
             elif address.kind == "management":
-                node = ManagementTarget(self.management, address.path)
+                node = ManagementTarget(self.management, address.path, self.auth, self.faults)
+                size = max(self._max_delivery_size, _REQUEST_LINK_SIZE)
             else:
-                node = QueueTarget(self.broker, address.path)
-            size = max(self._max_delivery_size, 4 * 1024 * 1024)
+                node = QueueTarget(self.broker, address.path, self.faults)
             connection.attach_incoming(session, attach, node, max_message_size=size)
             return
         if address.kind in ("cbs", "management"):
@@ -76,7 +99,13 @@ class ServiceBusNodes:
         source = attach.source
         filters = dict(source.filters or {}) if isinstance(source, Source) else {}
         if SESSION_FILTER not in filters:
-            queue = QueueSource(self.broker, self.waiter, self.sessions, address.path, delete=delete)
+            try:
+                self.broker.check_receiver(address.path)
+            except QueueError as exc:  # Service Bus refuses a non-session receiver on a session queue at attach
+                session.refuse_attach(attach, fault_from_engine(exc).to_error())
+                return
+            queue = QueueSource(self.broker, self.waiter, self.sessions, address.path, delete=delete,
+                                faults=self.faults)
             connection.attach_outgoing(session, attach, queue, settled=delete, max_message_size=self._max_delivery_size)
             return
         requested = filters[SESSION_FILTER]
@@ -94,6 +123,12 @@ class ServiceBusNodes:
     async def _attach_session(self, connection: Connection, session: Session, attach: Attach, path: str,
                               session_id: str | None, timeout: float, delete: bool) -> None:
         try:
+            injected = self.faults.take("accept_session", path)
+            if injected is not None:
+                if injected.latency > 0:
+                    await asyncio.sleep(injected.latency)
+                if injected.error != NO_ERROR:
+                    raise amqp_fault(injected, "accept_session")
             lease = await accept_session(self.broker, self.waiter, path, session_id, timeout)
         except AmqpFault as fault:
             if not session.ended:
@@ -111,7 +146,8 @@ class ServiceBusNodes:
                         timeout=source.timeout, filters=filters, default_outcome=source.default_outcome,
                         outcomes=source.outcomes, capabilities=source.capabilities)
         ticks = DOTNET_EPOCH_TICKS + round((lease.locked_until + lock_clock_offset(self.broker)) * 10_000_000)
-        node = QueueSource(self.broker, self.waiter, self.sessions, path, delete=delete, lease=lease)
+        node = QueueSource(self.broker, self.waiter, self.sessions, path, delete=delete, lease=lease,
+                           faults=self.faults)
         connection.attach_outgoing(session, attach, node, settled=delete, source=echoed,
                                    properties={LOCKED_UNTIL_UTC: Long(ticks)},
                                    max_message_size=self._max_delivery_size)

@@ -5,6 +5,8 @@ Everything here only translates; every rule lives in the broker engine.
 
 from __future__ import annotations
 
+import datetime as _dt
+import logging
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -20,7 +22,9 @@ from ..protocol.types import AmqpType, Array, Long, Symbol
 from .errors import ServiceBusCondition, fault_from_engine
 from .mapping import as_text, from_amqp, lock_clock_offset, timestamp_ms, to_amqp
 
-__all__ = ["ManagementNode", "SessionRegistry", "settle"]
+__all__ = ["ManagementNode", "SessionRegistry", "required_right", "settle"]
+
+log = logging.getLogger("queue_emulator.amqp")
 
 
 # ------------------------------------------------------------------------------------------------ sessions
@@ -48,6 +52,8 @@ class SessionRegistry:
 # ------------------------------------------------------------------------------------------------ $management
 
 
+# .NET DateTime.MaxValue in Unix milliseconds: the SDK sends it when no time filter is given.
+_MAX_DATETIME_MS = 253402300800000
 _DISPOSITIONS = {"completed", "abandoned", "defered", "deferred", "suspended"}
 
 
@@ -70,16 +76,41 @@ class ManagementNode:
             "com.microsoft:get-message-sessions": self._get_message_sessions,
         }
 
-    def handle(self, path: str, request: AmqpMessage) -> AmqpMessage:
+    @staticmethod
+    def _parse(request: AmqpMessage) -> tuple[str, dict[str, Any]]:
         props = request.application_properties or {}
         operation = as_text(props.get("operation")) or ""
         body = request.value if isinstance(request.value, dict) else {}
-        body = {as_text(k): v for k, v in body.items()}
+        return operation, {str(as_text(k)): v for k, v in body.items()}
+
+    def check(self, path: str, request: AmqpMessage,
+              before: Callable[[str, dict[str, Any]], None]) -> AmqpMessage | None:
+        """Run ``before(operation, body)`` (authorization, injected faults): the error response it causes, or None
+        when the request may go ahead."""
+        operation, body = self._parse(request)
+        return self._respond(path, request, lambda: before(operation, body), check_only=True)
+
+    def handle(self, path: str, request: AmqpMessage) -> AmqpMessage:
+        """Answer one request, failed or not, with a response carrying Service Bus's status code."""
+        response = self._respond(path, request, None, check_only=False)
+        assert response is not None
+        return response
+
+    def error_response(self, request: AmqpMessage, fault: AmqpFault) -> AmqpMessage:
+        return self._response(request, fault.status_code, None, fault.description, fault.condition)
+
+    def _respond(self, path: str, request: AmqpMessage, before: Callable[[], None] | None, *,
+                 check_only: bool) -> AmqpMessage | None:
+        operation, body = self._parse(request)
         handler = self._operations.get(operation)
         condition: Symbol | None = None
         try:
             if handler is None:
                 raise AmqpFault(ErrorCondition.NOT_IMPLEMENTED, f"operation {operation!r} is not supported", 501)
+            if before is not None:
+                before()
+            if check_only:
+                return None
             status, value = handler(path, body)
             description = "OK" if status == 200 else "No content"
         except QueueError as exc:
@@ -90,6 +121,15 @@ class ManagementNode:
         except (AmqpDecodeError, KeyError, TypeError, ValueError) as exc:
             status, value, condition = 400, None, ServiceBusCondition.ARGUMENT_ERROR
             description = f"bad {operation} request: {exc}"
+        except Exception as exc:  # every request gets an answer: the SDK would otherwise wait out its timeout
+            log.exception("$management %s on %r failed", operation, path)
+            status, value, condition = 500, None, ErrorCondition.INTERNAL_ERROR
+            description = f"{operation} failed in the emulator: {type(exc).__name__}: {exc}"[:500]
+        return self._response(request, status, value, description, condition)
+
+    @staticmethod
+    def _response(request: AmqpMessage, status: int, value: Any, description: str,
+                  condition: Symbol | None) -> AmqpMessage:
         app: dict[str, Any] = {"statusCode": status, "statusDescription": description}
         if condition is not None:
             app["errorCondition"] = condition
@@ -99,6 +139,12 @@ class ManagementNode:
             application_properties=app,
             body=[AmqpValue(value)],
         )
+
+    def lock_tokens(self, body: dict[str, Any]) -> list[str]:
+        try:
+            return self._tokens(body)
+        except (KeyError, TypeError, ValueError):
+            return []  # malformed: the operation itself answers 400
 
     # -- helpers
 
@@ -215,11 +261,25 @@ class ManagementNode:
     def _get_message_sessions(self, path: str, body: dict[str, Any]) -> tuple[int, Any]:
         skip = int(body.get("skip") or 0)
         top = int(body.get("top") or 100)
-        ids = sorted(s.session_id for s in self.broker.sessions(path) if s.available_count or s.has_state)
+        raw = body.get("last-updated-time")
+        updated_after: float | None = None
+        if raw is not None:
+            millis = int(raw.timestamp() * 1000) if isinstance(raw, _dt.datetime) else int(raw)
+            if millis < _MAX_DATETIME_MS:  # DateTime.MaxValue means "no filter" (the SDK's default listing mode)
+                updated_after = millis / 1000 - lock_clock_offset(self.broker)
+        ids = self.broker.list_sessions(path, updated_after=updated_after)
         page = ids[skip : skip + top]
         if not page:
             return 204, None
         return 200, {"skip": skip, "sessions-ids": page}
+
+
+# The claim each operation needs, as on Service Bus: sending-side operations need Send, the rest Listen.
+_SEND_OPERATIONS = {"com.microsoft:schedule-message", "com.microsoft:cancel-scheduled-message"}
+
+
+def required_right(operation: str) -> str:
+    return "Send" if operation in _SEND_OPERATIONS else "Listen"
 
 
 def settle(broker: Broker, path: str, token: str, outcome: str, **details: Any) -> None:

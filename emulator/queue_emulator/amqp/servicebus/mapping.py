@@ -10,12 +10,12 @@ import time
 import uuid
 from typing import Any
 
-from queue_runtime.broker import Broker, BrokerMessage
+from queue_runtime.broker import Broker, BrokerMessage, MessageState
 
 from ..protocol.codec import encode_into
 from ..protocol.message import AmqpMessage, BodySection
 from ..protocol.performatives import Data, Header, Properties
-from ..protocol.types import Long, Symbol, Timestamp
+from ..protocol.types import Decimal128, Int, Long, Symbol, Timestamp
 
 __all__ = [
     "BATCH_MESSAGE_FORMAT",
@@ -39,8 +39,11 @@ X_OPT_LOCKED_UNTIL = Symbol("x-opt-locked-until")
 X_OPT_LOCK_TOKEN = Symbol("x-opt-lock-token")
 X_OPT_SCHEDULED = Symbol("x-opt-scheduled-enqueue-time")
 X_OPT_DEAD_LETTER_SOURCE = Symbol("x-opt-deadletter-source")
+X_OPT_MESSAGE_STATE = Symbol("x-opt-message-state")
 _BROKER_OWNED = {X_OPT_ENQUEUED_TIME, X_OPT_SEQUENCE_NUMBER, X_OPT_LOCKED_UNTIL, X_OPT_LOCK_TOKEN,
-                 X_OPT_DEAD_LETTER_SOURCE}
+                 X_OPT_DEAD_LETTER_SOURCE, X_OPT_MESSAGE_STATE}
+# Service Bus's numbers for a message's state (the SDK's ServiceBusMessageState)
+_STATE_ACTIVE, _STATE_DEFERRED, _STATE_SCHEDULED = 0, 1, 2
 # extensions keys: the AMQP bits the engine stores for us but never reads
 EXT = "amqp"
 
@@ -154,8 +157,22 @@ def from_amqp(message: AmqpMessage) -> BrokerMessage:
     )
 
 
-def to_amqp(message: BrokerMessage, *, with_lock: bool, lock_offset: float = 0.0) -> AmqpMessage:
-    """The message as the SDK expects to receive it, with the broker's x-opt annotations."""
+def message_state(message: BrokerMessage) -> int:
+    """``x-opt-message-state``: what the engine says the message is, in Service Bus's numbers."""
+    if message.deferred or message.state == MessageState.DEFERRED:
+        return _STATE_DEFERRED
+    if message.state == MessageState.SCHEDULED:
+        return _STATE_SCHEDULED
+    return _STATE_ACTIVE
+
+
+def to_amqp(
+    message: BrokerMessage, *, with_lock: bool, lock_offset: float = 0.0, transfer: bool = False
+) -> AmqpMessage:
+    """The message as the SDK expects to receive it, with the broker's x-opt annotations.
+
+    ``transfer`` is set for messages delivered on a receive link (they carry delivery annotations); peeked and
+    management-delivered messages are not transfers."""
     ext: dict[str, Any] = message.extensions.get(EXT, {})
     durable, priority = ext.get("header", (None, None))
     ttl_ms = round(message.time_to_live * 1000) if message.time_to_live else None
@@ -174,6 +191,14 @@ def to_amqp(message: BrokerMessage, *, with_lock: bool, lock_offset: float = 0.0
         annotations[X_OPT_DEAD_LETTER_SOURCE] = message.dead_letter_source
     if with_lock and message.locked_until is not None:
         annotations[X_OPT_LOCKED_UNTIL] = timestamp_ms(message.locked_until + lock_offset)
+    annotations[X_OPT_MESSAGE_STATE] = Int(message_state(message))
+    delivery_annotations: dict[Any, Any] | None = ext.get("delivery_annotations")
+    if transfer:
+        # Service Bus sends a delivery-annotations section on every transfer: the lock token in peek-lock,
+        # an empty map in receive-and-delete.
+        delivery_annotations = dict(delivery_annotations or {})
+        if with_lock and message.lock_token is not None:
+            delivery_annotations[X_OPT_LOCK_TOKEN] = uuid.UUID(message.lock_token)
     properties = Properties(
         message_id=ext.get("message_id", message.message_id),
         user_id=ext.get("user_id"),
@@ -196,10 +221,10 @@ def to_amqp(message: BrokerMessage, *, with_lock: bool, lock_offset: float = 0.0
         body = [Data(message.body)]
     return AmqpMessage(
         header=header,
-        delivery_annotations=ext.get("delivery_annotations"),
+        delivery_annotations=delivery_annotations,
         message_annotations=annotations,
         properties=properties,
-        application_properties=dict(message.application_properties) or None,
+        application_properties={k: _outgoing_value(v) for k, v in message.application_properties.items()} or None,
         body=body,
         footer=ext.get("footer"),
     )
@@ -209,3 +234,41 @@ def unpack_batch(payload: bytes) -> list[AmqpMessage]:
     """A batch delivery (format 0x80013700): each data section holds one encoded message."""
     outer = AmqpMessage.decode(payload)
     return [AmqpMessage.decode(chunk) for chunk in outer.data]
+
+
+# ------------------------------------------------------------------------------------------------ decimal128
+
+_DECIMAL128_BIAS = 6176
+
+
+def _outgoing_value(value: Any) -> Any:
+    """A property value as Service Bus re-encodes it. Only decimal128 changes form; every other type is kept."""
+    if type(value) is Decimal128:
+        return _dotnet_decimal128(value)
+    return value
+
+
+def _dotnet_decimal128(value: Decimal128) -> Decimal128:
+    """Re-lay an IEEE 754 (binary integer significand) decimal128 the way Service Bus's .NET AMQP stack writes it.
+
+    Service Bus decodes a decimal property into a .NET ``decimal`` and re-encodes it: sign bit, the biased exponent
+    split as ``byte0 & 0x7F = exp >> 9`` / ``byte1 >> 1 = exp & 0x7F``, and the coefficient in the last 12 bytes.
+    That is the form the azure-servicebus SDK's decoder reads (it cannot read its own encoder's output back). A
+    value the .NET form cannot hold (special values, coefficients of 2**96 and more) is passed on unchanged.
+    """
+    raw = bytes(value)
+    high, low = int.from_bytes(raw[:8], "big"), int.from_bytes(raw[8:], "big")
+    if (high >> 61) & 0b11 == 0b11:  # NaN, infinities or the large-coefficient form
+        return value
+    sign = high >> 63
+    exponent = (high >> 49) & 0x3FFF
+    coefficient = ((high & ((1 << 49) - 1)) << 64) | low
+    # The SDK's decoder reads the 12 bytes as three 32-bit words printed as 8 decimal digits each: keep
+    # coefficients it reads right (below 10**8 in the last word), pass others on unchanged.
+    if coefficient >= 10**8 or (exponent & 0x7F) != (exponent & 0x1FF):
+        return value
+    out = bytearray(16)
+    out[0] = (sign << 7) | ((exponent >> 9) & 0x7F)
+    out[1] = (exponent & 0x7F) << 1
+    out[12:16] = coefficient.to_bytes(4, "big")
+    return Decimal128(bytes(out))

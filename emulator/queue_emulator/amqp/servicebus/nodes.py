@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
+from collections.abc import Awaitable
 from typing import Any
 
 from queue_runtime.broker import Broker, BrokerMessage, SessionLease
 from queue_runtime.broker.waiting import BrokerWaiter
 from queue_runtime.errors import QueueError
 
-from ..link import IncomingLink, OutgoingDelivery, OutgoingLink
+from ...faults import NO_ERROR, Fault
+from ..link import IncomingLink, Outcome, OutgoingDelivery, OutgoingLink
 from ..protocol.codec import AmqpDecodeError
 from ..protocol.errors import AmqpFault
 from ..protocol.message import AmqpMessage
@@ -22,9 +25,10 @@ from ..protocol.performatives import (
     Rejected,
     Released,
 )
-from .cbs import CbsNode
+from .cbs import Authorizations, CbsNode
 from .errors import ServiceBusCondition, fault_from_engine
-from .management import ManagementNode, SessionRegistry, settle
+from .injected import InjectedFaults, amqp_fault, management_operation
+from .management import ManagementNode, SessionRegistry, required_right, settle
 from .mapping import (
     BATCH_MESSAGE_FORMAT,
     from_amqp,
@@ -51,11 +55,18 @@ def _rejected(fault: AmqpFault) -> Rejected:
 class QueueTarget:
     """A sender link to a queue: each delivery (or batch) becomes engine messages."""
 
-    def __init__(self, broker: Broker, path: str) -> None:
+    def __init__(self, broker: Broker, path: str, faults: InjectedFaults | None = None) -> None:
         self.broker = broker
         self.path = path
+        self.faults = faults or InjectedFaults(None)
 
-    def deliver(self, link: IncomingLink, payload: bytes, message_format: int) -> DeliveryState:
+    def deliver(self, link: IncomingLink, payload: bytes, message_format: int) -> Outcome:
+        fault = self.faults.take("send", self.path)
+        if fault is None:
+            return self._deliver(payload, message_format)
+        return self.faults.apply(fault, "send", link, lambda: self._deliver(payload, message_format), _rejected)
+
+    def _deliver(self, payload: bytes, message_format: int) -> DeliveryState:
         try:
             if message_format == BATCH_MESSAGE_FORMAT:
                 messages = [from_amqp(m) for m in unpack_batch(payload)]
@@ -81,7 +92,7 @@ class _RequestTarget:
     def __init__(self, path: str) -> None:
         self.path = path
 
-    def answer(self, request: AmqpMessage) -> AmqpMessage:
+    def answer(self, request: AmqpMessage, link: IncomingLink) -> AmqpMessage | Awaitable[AmqpMessage]:
         raise NotImplementedError
 
     def deliver(self, link: IncomingLink, payload: bytes, message_format: int) -> DeliveryState:
@@ -93,11 +104,21 @@ class _RequestTarget:
         reply_link = _find_reply_link(link, self.reply_kind, self.path, reply_to)
         if reply_link is None:
             return _rejected(AmqpFault(ErrorCondition.PRECONDITION_FAILED, "attach a reply link before sending"))
-        reply_link.send_message(self.answer(request))
+        answer = self.answer(request, link)
+        if inspect.isawaitable(answer):  # an injected latency: the response goes out later
+            link.spawn(_reply_later(reply_link, answer))
+        else:
+            reply_link.send_message(answer)
         return Accepted()
 
     def detached(self, link: IncomingLink) -> None:
         pass
+
+
+async def _reply_later(reply_link: OutgoingLink, answer: Awaitable[AmqpMessage]) -> None:
+    message = await answer
+    if not reply_link.detached:
+        reply_link.send_message(message)
 
 
 def _find_reply_link(link: IncomingLink, kind: str, path: str, reply_to: str | None) -> OutgoingLink | None:
@@ -121,23 +142,58 @@ def _find_reply_link(link: IncomingLink, kind: str, path: str, reply_to: str | N
 class ManagementTarget(_RequestTarget):
     reply_kind = "management"
 
-    def __init__(self, node: ManagementNode, path: str) -> None:
+    def __init__(self, node: ManagementNode, path: str, auth: Authorizations,
+                 faults: InjectedFaults | None = None) -> None:
         super().__init__(path)
         self.node = node
+        self.auth = auth
+        self.faults = faults or InjectedFaults(None)
 
-    def answer(self, request: AmqpMessage) -> AmqpMessage:
-        return self.node.handle(self.path, request)
+    def answer(self, request: AmqpMessage, link: IncomingLink) -> AmqpMessage | Awaitable[AmqpMessage]:
+        connection = link.session.connection
+        fault: list[Fault] = []
+
+        def before(operation: str, body: dict[str, Any]) -> None:
+            self.auth.require(connection, self.path, required_right(operation), peer=_peer(connection))
+            name = management_operation(operation, body)
+            if name is None:
+                return
+            if name in ("complete", "abandon", "defer", "dead_letter", "renew_lock") and "lock-tokens" in body:
+                for token in self.node.lock_tokens(body):
+                    self.faults.lose_lock_if_injected(self.node.broker, self.path, token)
+            found = self.faults.take(name, self.path)
+            if found is not None and found.error != NO_ERROR:
+                raise amqp_fault(found, name)
+            if found is not None:
+                fault.append(found)
+
+        probe = self.node.check(self.path, request, before)
+        if probe is not None:
+            return probe  # refused or faulted: answered at once, nothing done
+        if not fault:
+            return self.node.handle(self.path, request)
+        return self.faults.apply(fault[0], "management", link, lambda: self.node.handle(self.path, request),
+                                 lambda error: self.node.error_response(request, error))
 
 
 class CbsTarget(_RequestTarget):
     reply_kind = "cbs"
 
-    def __init__(self, node: CbsNode) -> None:
+    def __init__(self, node: CbsNode, auth: Authorizations) -> None:
         super().__init__("")
         self.node = node
+        self.auth = auth
 
-    def answer(self, request: AmqpMessage) -> AmqpMessage:
-        return self.node.handle(request)
+    def answer(self, request: AmqpMessage, link: IncomingLink) -> AmqpMessage:
+        connection = link.session.connection
+        reply, grant = self.node.handle(request, peer=_peer(connection))
+        if grant is not None:
+            self.auth.add(connection, grant)
+        return reply
+
+
+def _peer(connection: object) -> str:
+    return str(getattr(connection, "peer", "?"))
 
 
 class ReplySource:
@@ -173,7 +229,9 @@ class QueueSource:
         *,
         delete: bool,
         lease: SessionLease | None = None,
+        faults: InjectedFaults | None = None,
     ) -> None:
+        self.faults = faults or InjectedFaults(None)
         self.broker = broker
         self.waiter = waiter
         self.registry = registry
@@ -199,7 +257,7 @@ class QueueSource:
     def _send(self, link: OutgoingLink, messages: list[BrokerMessage]) -> None:
         offset = lock_clock_offset(self.broker)
         for message in messages:
-            payload = to_amqp(message, with_lock=not self.delete, lock_offset=offset).encode()
+            payload = to_amqp(message, with_lock=not self.delete, lock_offset=offset, transfer=True).encode()
             if self.delete or message.lock_token is None:
                 self._tag += 1
                 link.transfer(self._tag.to_bytes(8, "big"), payload, settled=True)
@@ -219,6 +277,22 @@ class QueueSource:
         return False
 
     def credit_granted(self, link: OutgoingLink) -> None:
+        operation = "session_receive" if self.lease is not None else "receive"
+        fault = self.faults.take(operation, self.path)
+        if fault is not None:
+            def fail(error: AmqpFault) -> None:
+                if not link.detached:
+                    link.close(error.to_error())
+
+            result = self.faults.apply(fault, operation, link, lambda: self._credit_granted(link), fail)
+            if inspect.isawaitable(result):
+                link.spawn(result)
+            return
+        self._credit_granted(link)
+
+    def _credit_granted(self, link: OutgoingLink) -> None:
+        if link.detached:
+            return
         self._deliver_now(link)
         if link.credit > 0 and not self._pumping and not link.detached:
             self._pumping = True
@@ -241,10 +315,27 @@ class QueueSource:
 
     # -- settlement
 
-    def settled(self, delivery: OutgoingDelivery, state: DeliveryState | None) -> DeliveryState | None:
+    def settled(
+        self, delivery: OutgoingDelivery, state: DeliveryState | None
+    ) -> DeliveryState | Awaitable[DeliveryState | None] | None:
         token = delivery.lock_token
         if token is None:
             return state
+        operation = _SETTLE_OPERATION.get(type(state)) if state is not None else None
+        if isinstance(state, Modified) and state.undeliverable_here:
+            operation = "defer"
+        if operation is None:
+            return self._settle(token, state)
+        try:
+            self.faults.lose_lock_if_injected(self.broker, self.path, token)
+        except AmqpFault as lost:
+            return _rejected(lost)
+        injected = self.faults.take(operation, self.path)
+        if injected is None:
+            return self._settle(token, state)
+        return self.faults.apply(injected, operation, delivery.link, lambda: self._settle(token, state), _rejected)
+
+    def _settle(self, token: str, state: DeliveryState | None) -> DeliveryState | None:
         try:
             if isinstance(state, Accepted):
                 settle(self.broker, self.path, token, "complete")
@@ -272,6 +363,9 @@ class QueueSource:
             self.broker.release_session(self.path, lease.session_id, lease.lock_token)
         except QueueError:
             pass  # already lost: nothing to release
+
+
+_SETTLE_OPERATION: dict[type, str] = {Accepted: "complete", Rejected: "dead_letter", Modified: "abandon"}
 
 
 def _dead_letter_details(error: Error | Any) -> tuple[str | None, str | None]:
