@@ -3,7 +3,7 @@
 A :class:`ProviderTarget` is the one object the client factory receives, whatever the provider and however the
 emulator was reached: its name (shown in test ids and reports) and an async ``open_provider()`` that makes a
 fresh ``QueueProvider`` on the shared backend. :class:`EmulatorHandle` has the same shape in the in-process,
-subprocess and URL modes. Nothing downstream branches on the provider name or the emulator mode.
+subprocess, docker and URL modes. Nothing downstream branches on the provider name or the emulator mode.
 """
 
 from __future__ import annotations
@@ -121,6 +121,9 @@ class EmulatorHandle:
     mode: str
     clock_mode: str = "unknown"
     pid: int | None = None
+    container_id: str | None = None
+    # Set where the emulator's own answer names an address valid only inside its container (docker mode).
+    reachable_connection_string: str | None = None
     _info: dict[str, Any] | None = None
 
     def info(self) -> dict[str, Any]:
@@ -136,6 +139,8 @@ class EmulatorHandle:
     @property
     def servicebus_connection_string(self) -> str | None:
         """The azure-servicebus connection string of the emulator's AMQP front (None if it has none)."""
+        if self.reachable_connection_string is not None:
+            return self.reachable_connection_string
         value = self.info().get("servicebus_connection_string")
         return str(value) if value else None
 
