@@ -125,13 +125,25 @@ class QueueEmulatorContainer(DockerContainer):
         try:
             super().start()
         except Exception as exc:
-            output = self._output_tail()
+            output, exit_code = self._output_tail(), self._exit_code()
             self.stop()
+            why = f"exited with code {exit_code} before it was ready" if exit_code is not None else (
+                f"did not become ready: {exc}")
             raise ContainerStartException(
-                f"the queue emulator container ({self.image}) did not become ready: {exc}"
+                f"the queue emulator container ({self.image}) {why}"
                 + (f"; its output ends with: {output}" if output else "")
             ) from exc
         return self
+
+    def _exit_code(self) -> int | None:
+        if self._container is None:
+            return None
+        try:
+            self._container.reload()
+            state = self._container.attrs.get("State", {})
+        except Exception:  # the container may already be gone
+            return None
+        return None if state.get("Running", True) else int(state.get("ExitCode", -1))
 
     def _output_tail(self, lines: int = 10) -> str:
         if self._container is None:
