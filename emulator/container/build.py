@@ -10,12 +10,15 @@
    hash of the sources it was built from; when the sources are unchanged the build is skipped (``--force`` builds).
 
 Needs Python with pip, a reachable Docker engine and, for the base image, ``mmdebstrap`` (apt) run as root.
+Builds on one machine take turns (a lock file in the temporary directory): one started while another runs waits
+for it and then usually finds the image up to date, so CI can start a build early and the tests' own call waits.
 Exit status: 0 built or up to date, 1 a step failed, 3 no Docker engine reachable.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import platform
 import shutil
@@ -24,6 +27,7 @@ import sys
 import tempfile
 import time
 import tomllib
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -172,6 +176,21 @@ def build_image(image: str, base_image: str, digest: str, *, quiet: bool) -> Non
         _docker("image", "prune", "--force", "--filter", f"label={label}")
 
 
+@contextlib.contextmanager
+def one_build_at_a_time() -> Iterator[None]:
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock, builds may overlap
+        yield
+        return
+    with (Path(tempfile.gettempdir()) / "queue-emulator-build.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--image", default=None, help=f"tag to build (default {IMAGE_REPOSITORY}:<version>)")
@@ -186,6 +205,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"build.py: no Docker engine reachable ({problem}); nothing built", file=sys.stderr)
         return 3
     started = time.monotonic()
+    with one_build_at_a_time():
+        return _build(args, image, started)
+
+
+def _build(args: argparse.Namespace, image: str, started: float) -> int:
     try:
         base = args.base_image or BASE_IMAGE
         if args.base_image is None and (args.rebuild_base or image_label(base, BASE_LABEL) != recipe_hash()):
