@@ -121,7 +121,8 @@ class QueueEmulatorContainer(DockerContainer):
         strategy = CompositeWaitStrategy(
             LogMessageWaitStrategy(READY_LINE), HttpWaitStrategy(HTTP_PORT, "/health").for_status_code(200)
         )
-        self.waiting_for(strategy.with_startup_timeout(int(max(1, self.startup_timeout))))
+        # testcontainers polls once a second by default; the emulator is ready in well under one.
+        self.waiting_for(strategy.with_startup_timeout(int(max(1, self.startup_timeout))).with_poll_interval(0.05))
         try:
             super().start()
         except Exception as exc:

@@ -21,6 +21,9 @@ from testcontainers.core.container import DockerContainer
 from testcontainers.core.exceptions import ContainerStartException
 from testcontainers.core.network import Network
 
+# The first test may wait for the image build (about a minute on a fresh machine).
+pytestmark = pytest.mark.timeout(600)
+
 
 def call(method: str, url: str, body: dict[str, Any] | None = None) -> Any:
     data = None if body is None else json.dumps(body).encode()

@@ -4,6 +4,7 @@ without a Docker engine (inner pytest runs in child processes)."""
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,9 @@ from pathlib import Path
 import pytest
 
 from .conftest import REQUIRE_ENV, ROOT, UNAVAILABLE_ENV, container_exists
+
+# The first test may wait for the image build (about a minute on a fresh machine).
+pytestmark = pytest.mark.timeout(600)
 
 NO_ENGINE = {"DOCKER_HOST": "unix:///nonexistent/docker.sock"}
 
@@ -116,3 +120,33 @@ def test_the_container_tests_skip_with_the_reason_without_an_engine(required: bo
     else:
         assert done.returncode == 0 and "1 skipped" in out, out
         assert "container tests need a Docker engine: no Docker engine reachable (" in out, out
+
+
+def test_a_url_emulator_in_a_container_is_reached_over_amqp(
+    emulator_image: str, test_label: dict[str, str], pytester: pytest.Pytester, inner_env: pytest.MonkeyPatch
+) -> None:
+    """The CI service-container case: the emulator binds 0.0.0.0 and publishes its AMQP port one to one; the
+    plugin, given only the HTTP URL, must reach the AMQP front at the URL's host."""
+    from pytest_queue_runtime.targets import EmulatorHandle
+    from queue_emulator.containers import QueueEmulatorContainer
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        amqp_port = probe.getsockname()[1]
+    service = (
+        QueueEmulatorContainer(emulator_image)
+        .with_labels(**test_label)
+        .with_env("QUEUE_EMULATOR_AMQP_PORT", str(amqp_port))
+        .with_bind_ports(amqp_port, amqp_port)
+    )
+    with service:
+        # Linux would connect to 0.0.0.0 as if it were loopback, so check the address itself as well.
+        handle = EmulatorHandle(url=service.get_http_url(), mode="url")
+        host = service.get_container_host_ip()
+        assert handle.servicebus_connection_string.startswith(f"Endpoint=sb://{host}:{amqp_port};"), handle.info()
+        result = pytester.runpytest_subprocess(
+            "-p", "no:cacheprovider", "--pyargs", "queue_contract_tests.test_messages", "-k", "test_body_round_trip",
+            "--queue-provider=servicebus", f"--queue-emulator={service.get_http_url()}",
+        )
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("passed", 0) >= 1 and "failed" not in outcomes and "errors" not in outcomes, outcomes
