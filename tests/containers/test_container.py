@@ -182,6 +182,15 @@ def test_other_containers_on_a_network_reach_it_by_alias(emulator_image: str, te
     assert '{"status":"ok"}' in out and "b'AMQP\\x03\\x01\\x00\\x00'" in out
 
 
+def test_the_default_image_is_the_one_build_py_makes() -> None:
+    import runpy
+
+    from queue_emulator.containers import DEFAULT_IMAGE
+
+    build = runpy.run_path(str(Path(__file__).resolve().parents[2] / "emulator" / "container" / "build.py"))
+    assert build["default_image"]() == DEFAULT_IMAGE
+
+
 def test_builders_reject_what_the_image_fixes(emulator_image: str) -> None:
     container = QueueEmulatorContainer(emulator_image)
     with pytest.raises(ValueError, match="fixed by the image"):
