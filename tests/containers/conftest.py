@@ -1,8 +1,9 @@
 """Tests through the emulator's real container image.
 
-They need a Docker engine. Without one they are skipped, and the skip says why (the engine's own error, or the
-reason .ci/run gives in QUEUE_RUNTIME_DOCKER_UNAVAILABLE). With QUEUE_RUNTIME_REQUIRE_DOCKER=1 (.ci/run sets it
-once its engine answers) a missing engine is a failure instead, so a green CI cannot hide skipped container tests.
+They need a Docker engine. Without one they are skipped, and the skip says why. With
+QUEUE_RUNTIME_REQUIRE_DOCKER=1 a missing engine is a failure instead. .ci/run sets up the engine in the background
+and names a status file in QUEUE_RUNTIME_DOCKER_STATUS: the tests wait until it exists, then treat "ready" as
+"required" (a green CI cannot hide skipped container tests) and "unavailable: REASON" as the skip reason.
 The image is (re)built by emulator/container/build.py when it is missing or older than the sources; the base
 image is kept between builds.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,25 +27,38 @@ os.environ.setdefault("TESTCONTAINERS_CONNECTION_MODE", "docker_host")
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILD = ROOT / "emulator" / "container" / "build.py"
-UNAVAILABLE_ENV = "QUEUE_RUNTIME_DOCKER_UNAVAILABLE"
+STATUS_ENV = "QUEUE_RUNTIME_DOCKER_STATUS"
 REQUIRE_ENV = "QUEUE_RUNTIME_REQUIRE_DOCKER"
 LABEL = "io.queue-runtime.test"
+STATUS_WAIT = 900.0
 
 
-def docker_problem() -> str | None:
-    from pytest_queue_runtime.factories.container import docker_problem as problem
+def engine_state() -> tuple[str | None, bool]:
+    """(what is wrong, or None; whether an engine is required)."""
+    from pytest_queue_runtime.factories.container import docker_problem
 
-    given = os.environ.get(UNAVAILABLE_ENV, "").strip()
-    return given or problem()
+    required = bool(os.environ.get(REQUIRE_ENV))
+    named = os.environ.get(STATUS_ENV)
+    if named:
+        path, deadline = Path(named), time.monotonic() + STATUS_WAIT
+        while not path.exists():
+            if time.monotonic() > deadline:
+                return f"{STATUS_ENV}: {named} was not written within {STATUS_WAIT:.0f} s", True
+            time.sleep(0.5)
+        status = path.read_text().strip()
+        if status.startswith("unavailable:"):
+            return status.removeprefix("unavailable:").strip(), required
+        required = True
+    return docker_problem(), required
 
 
 @pytest.fixture(scope="session")
 def emulator_image() -> str:
-    """The emulator image, built from this checkout; skips (or fails, under REQUIRE) without an engine."""
-    problem = docker_problem()
+    """The emulator image, built from this checkout; skips (or fails, when required) without an engine."""
+    problem, required = engine_state()
     if problem is not None:
-        if os.environ.get(REQUIRE_ENV):
-            pytest.fail(f"{REQUIRE_ENV} is set but Docker is unusable: {problem}", pytrace=False)
+        if required:
+            pytest.fail(f"a Docker engine is required here but unusable: {problem}", pytrace=False)
         pytest.skip(f"container tests need a Docker engine: {problem}")
     from queue_emulator.containers import DEFAULT_IMAGE
 
