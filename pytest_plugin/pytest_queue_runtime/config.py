@@ -28,7 +28,7 @@ __all__ = [
 
 BUILTIN_PROVIDERS = ("memory", "emulator", "sqs", "sqs-fifo", "servicebus", "azure")
 _FACTORY_PATH = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
-_EMULATOR_MODES = ("inprocess", "subprocess")
+_EMULATOR_MODES = ("inprocess", "subprocess", "docker")
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,10 +62,18 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "queue_emulator",
         "How emulator mode reaches the emulator: 'inprocess' (start it in a background thread on a free "
-        "loopback port), 'subprocess' (run the queue-emulator command as a child process) or the http(s) URL "
-        "of an emulator that is already running.",
+        "loopback port), 'subprocess' (run the queue-emulator command as a child process), 'docker' (run the "
+        "emulator's container image, see --queue-emulator-image; needs queue-runtime[containers] and a "
+        "reachable Docker engine) or the http(s) URL of an emulator that is already running.",
         "inprocess",
-        "inprocess|subprocess|URL",
+        "inprocess|subprocess|docker|URL",
+    ),
+    Option(
+        "queue_emulator_image",
+        "Container image for --queue-emulator=docker. Empty: queue-emulator:<version>, as built by "
+        "emulator/container/build.py.",
+        "",
+        "IMAGE",
     ),
     Option(
         "queue_emulator_clock",
@@ -107,6 +115,7 @@ OPTIONS: tuple[Option, ...] = (
 class QueueRuntimeConfig:
     providers: tuple[str, ...]
     emulator: str
+    emulator_image: str | None
     emulator_clock: Literal["manual", "system"]
     sqs_endpoint: str | None
     sqs_region: str
@@ -163,7 +172,7 @@ def read_config(config: pytest.Config) -> QueueRuntimeConfig:
     if emulator not in _EMULATOR_MODES and not re.fullmatch(r"https?://[^\s/]+(/\S*)?", emulator):
         raise pytest.UsageError(
             f"--queue-emulator: {emulator!r} is not allowed; "
-            "use inprocess, subprocess or an http(s)://host:port URL"
+            "use inprocess, subprocess, docker or an http(s)://host:port URL"
         )
     clock = values["queue_emulator_clock"]
     if clock not in ("manual", "system"):
@@ -175,6 +184,7 @@ def read_config(config: pytest.Config) -> QueueRuntimeConfig:
     return QueueRuntimeConfig(
         providers=providers,
         emulator=emulator.rstrip("/"),
+        emulator_image=values["queue_emulator_image"] or None,
         emulator_clock="manual" if clock == "manual" else "system",
         sqs_endpoint=endpoint,
         sqs_region=values["queue_sqs_region"],

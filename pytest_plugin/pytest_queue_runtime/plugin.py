@@ -13,7 +13,7 @@ import pytest
 from queue_runtime.errors import ConfigurationError
 
 from . import factories
-from .config import BUILTIN_PROVIDERS, add_options, get_config
+from .config import BUILTIN_PROVIDERS, QueueRuntimeConfig, add_options, get_config
 from .factories.client import missing_capability_reason
 from .messages import QueueMessageFactory
 from .report import DECLARED_KEY, PROVIDER_KEY, REQUIRED_KEY, UNDECLARED_KEY, ConformanceRecorder
@@ -47,11 +47,23 @@ def pytest_configure(config: pytest.Config) -> None:
                 load_factory(name)
             except ConfigurationError as exc:
                 raise pytest.UsageError(f"--queue-provider: {exc.message}") from exc
+    if settings.emulator == "docker" and _uses_emulator(settings):
+        from .factories.container import docker_problem
+
+        problem = docker_problem()  # one line now, rather than an error in every test's setup
+        if problem is not None:
+            raise pytest.UsageError(f"--queue-emulator=docker: {problem}")
     config.stash[_REPORTING] = settings.conformance_report is not None
     if settings.conformance_report and not hasattr(config, "workerinput"):
         config.pluginmanager.register(
             ConformanceRecorder(Path(settings.conformance_report)), "queue_runtime_conformance_report"
         )
+
+
+def _uses_emulator(settings: QueueRuntimeConfig) -> bool:
+    return "emulator" in settings.providers or (
+        "servicebus" in settings.providers and settings.servicebus_connection_string is None
+    )
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

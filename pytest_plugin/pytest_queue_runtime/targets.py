@@ -3,17 +3,19 @@
 A :class:`ProviderTarget` is the one object the client factory receives, whatever the provider and however the
 emulator was reached: its name (shown in test ids and reports) and an async ``open_provider()`` that makes a
 fresh ``QueueProvider`` on the shared backend. :class:`EmulatorHandle` has the same shape in the in-process,
-subprocess and URL modes. Nothing downstream branches on the provider name or the emulator mode.
+subprocess, docker and URL modes. Nothing downstream branches on the provider name or the emulator mode.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from queue_runtime import Capabilities, QueueConfig, QueueProvider
 from queue_runtime.ports import ClockControl, FaultControl
@@ -109,6 +111,17 @@ class _PerCallFaults(FaultControl):
         await self._handle._with_control(lambda control: control.faults.clear())
 
 
+_WILDCARD_ENDPOINT = re.compile(r"(Endpoint=sb://)(0\.0\.0\.0|\[::\]|::)(:\d+;)")
+
+
+def _reachable(connection_string: str, url: str) -> str:
+    """An emulator bound to every interface (a container) reports ``sb://0.0.0.0:PORT``: from here it is reached
+    at the host of its URL. The port stays the emulator's own (published one to one by CI service containers)."""
+    host = urlsplit(url).hostname or "127.0.0.1"
+    host = f"[{host}]" if ":" in host else host
+    return _WILDCARD_ENDPOINT.sub(lambda m: f"{m.group(1)}{host}{m.group(3)}", connection_string, count=1)
+
+
 @dataclass(eq=False)
 class EmulatorHandle:
     """A running emulator: its URL, how it was reached, and its control endpoints.
@@ -121,6 +134,9 @@ class EmulatorHandle:
     mode: str
     clock_mode: str = "unknown"
     pid: int | None = None
+    container_id: str | None = None
+    # Set where the emulator's own answer names an address valid only inside its container (docker mode).
+    reachable_connection_string: str | None = None
     _info: dict[str, Any] | None = None
 
     def info(self) -> dict[str, Any]:
@@ -136,8 +152,10 @@ class EmulatorHandle:
     @property
     def servicebus_connection_string(self) -> str | None:
         """The azure-servicebus connection string of the emulator's AMQP front (None if it has none)."""
+        if self.reachable_connection_string is not None:
+            return self.reachable_connection_string
         value = self.info().get("servicebus_connection_string")
-        return str(value) if value else None
+        return _reachable(str(value), self.url) if value else None
 
     def control(self) -> Any:
         """A new ``queue_runtime.providers.emulator.EmulatorControl``;

@@ -50,8 +50,8 @@ async def test_round_trip(queue_client, queue_name):
         (["--queue-provider=nope"], "--queue-provider: 'nope' is not a provider; allowed: azure, emulator, memory"),
         (["--queue-provider=memory,,bogus name"], "--queue-provider: 'bogus name' is not a provider"),
         (
-            ["--queue-emulator=docker"],
-            "--queue-emulator: 'docker' is not allowed; use inprocess, subprocess or",
+            ["--queue-emulator=podman"],
+            "--queue-emulator: 'podman' is not allowed; use inprocess, subprocess, docker or",
         ),
         (
             ["--queue-emulator-clock=fast"],

@@ -1,5 +1,6 @@
-"""``queue_emulator_proc``: start an emulator for the session, in this process (a background thread) or as a
-``queue-emulator`` child process, always on a free loopback port so xdist workers never clash."""
+"""``queue_emulator_proc``: start an emulator for the session, in this process (a background thread), as a
+``queue-emulator`` child process or as a container (``factories/container.py``), always on free ports so xdist
+workers never clash."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import pytest
 
 from ..config import get_config
 from ..targets import EmulatorHandle
+from .container import start_docker
 
 __all__ = ["EmulatorProcFixture", "queue_emulator_proc", "start_inprocess", "start_subprocess"]
 
@@ -102,17 +104,21 @@ def start_subprocess(clock: str) -> tuple[EmulatorHandle, Callable[[], None]]:
         ) from exc
 
 
-def queue_emulator_proc(mode: str | None = None, clock: str | None = None) -> Any:
-    """A session fixture that starts an emulator. ``mode``: 'inprocess' or 'subprocess'; ``clock``: 'manual'
-    or 'system'. ``None`` takes the value from ``--queue-emulator`` / ``--queue-emulator-clock``."""
+def queue_emulator_proc(mode: str | None = None, clock: str | None = None, image: str | None = None) -> Any:
+    """A session fixture that starts an emulator. ``mode``: 'inprocess', 'subprocess' or 'docker'; ``clock``:
+    'manual' or 'system'; ``image``: the container image in docker mode. ``None`` takes the value from
+    ``--queue-emulator`` / ``--queue-emulator-clock`` / ``--queue-emulator-image``."""
 
     @pytest.fixture(scope="session")
     def queue_emulator_proc_fixture(request: pytest.FixtureRequest) -> Iterator[EmulatorHandle]:
         settings = get_config(request.config)
         chosen = mode or (settings.emulator if settings.emulator_url is None else "inprocess")
         chosen_clock = clock or settings.emulator_clock
-        start = start_subprocess if chosen == "subprocess" else start_inprocess
-        handle, stop = start(chosen_clock)
+        if chosen == "docker":
+            handle, stop = start_docker(chosen_clock, image or settings.emulator_image)
+        else:
+            start = start_subprocess if chosen == "subprocess" else start_inprocess
+            handle, stop = start(chosen_clock)
         try:
             yield handle
         finally:
