@@ -92,7 +92,7 @@ class _Runner:
             while True:
                 attempt += 1
                 record.attempts = attempt
-                self.breaker.before_call(operation)
+                trial = self.breaker.before_call(operation)
                 try:
                     async with asyncio.timeout(limit):
                         result = await call()
@@ -103,9 +103,17 @@ class _Runner:
                     )
                     error.__cause__ = exc
                 except CircuitOpenError:
+                    if trial:
+                        self.breaker.release_trial()
                     raise
                 except QueueError as exc:
                     error = exc
+                except BaseException:
+                    # A cancellation or a foreign exception says nothing about the service: a half-open trial that
+                    # ends this way hands its slot back, or the breaker would stay half-open (and refuse) forever.
+                    if trial:
+                        self.breaker.release_trial()
+                    raise
                 else:
                     self.breaker.record_success()
                     if on_result is not None:
@@ -113,6 +121,8 @@ class _Runner:
                     return result
                 if error.transient:
                     self.breaker.record_failure()
+                elif trial:
+                    self.breaker.release_trial()
                 # An open breaker ends the retries too: the caller sees the real error, not CircuitOpenError.
                 if not error.transient or attempt >= policy.max_attempts or self.breaker.is_open:
                     raise error
