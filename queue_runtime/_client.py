@@ -382,7 +382,9 @@ class QueueClient:
     ) -> SessionClient | None:
         """Like :meth:`accept_session`, but returns None when no session became available in time."""
         name = QueueName(queue)
-        sid = SessionId(session_id) if session_id is not None else None
+        # Naming a session is not sending: the id may come from a message another client sent (a space, a non-ASCII
+        # letter), so take any id the broker could have delivered.
+        sid = SessionId.delivered(session_id) if session_id is not None else None
         if not self.capabilities.supports("sessions"):
             raise UnsupportedOperationError(f"provider '{self.capabilities.provider}' has no sessions")
         if sid is not None and not self.capabilities.session_accept_specific:

@@ -156,12 +156,12 @@ def _fields_from_wire(wire: dict[str, Any]) -> dict[str, Any]:
     scheduled = wire.get("scheduled_enqueue_time")
     return {
         "body": base64.b64decode(wire["body"]),
-        "message_id": MessageId(wire.get("message_id") or f"seq-{wire['sequence_number']}"),
+        "message_id": MessageId.delivered(wire.get("message_id") or f"seq-{wire['sequence_number']}"),
         "sequence_number": int(wire["sequence_number"]),
         "enqueued_time": parse(wire["enqueued_time"]),
         "delivery_count": int(wire["delivery_count"]),
         "attributes": attributes_from_properties(wire.get("application_properties") or {}),
-        "session_id": SessionId(session) if session else None,
+        "session_id": SessionId.delivered(session) if session else None,
         "correlation_id": wire.get("correlation_id"),
         "content_type": wire.get("content_type"),
         "time_to_live": timedelta(seconds=ttl) if ttl else None,
@@ -551,7 +551,7 @@ class EmulatorSession(ProviderSettledSession):
 
     @property
     def session_id(self) -> SessionId:
-        return SessionId(self._session_id)
+        return SessionId.delivered(self._session_id)
 
     @property
     def locked_until(self) -> datetime | None:
