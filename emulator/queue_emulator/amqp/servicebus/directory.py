@@ -111,7 +111,8 @@ class ServiceBusNodes:
                         timeout=source.timeout, filters=filters, default_outcome=source.default_outcome,
                         outcomes=source.outcomes, capabilities=source.capabilities)
         ticks = DOTNET_EPOCH_TICKS + round((lease.locked_until + lock_clock_offset(self.broker)) * 10_000_000)
-        node = QueueSource(self.broker, self.waiter, self.sessions, path, delete=delete, lease=lease)
+        node = QueueSource(self.broker, self.waiter, self.sessions, path, delete=delete, lease=lease,
+                           holder=connection)
         connection.attach_outgoing(session, attach, node, settled=delete, source=echoed,
                                    properties={LOCKED_UNTIL_UTC: Long(ticks)},
                                    max_message_size=self._max_delivery_size)

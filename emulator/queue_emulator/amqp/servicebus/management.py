@@ -27,22 +27,26 @@ __all__ = ["ManagementNode", "SessionRegistry", "settle"]
 
 
 class SessionRegistry:
-    """Session locks held by this server's receiver links: (path, session id) -> lock token.
+    """Session locks held by this server's receiver links: (path, session id) -> (lock token, holder).
 
-    Management requests name a session by id only; this finds the token that proves the lock."""
+    Management requests name a session by id only; this finds the token that proves the lock, and gives it only to
+    the holder (the connection whose receiver link took the lock), as on Service Bus: another connection cannot read
+    or write the session's state or renew its lock. The engine then checks the token."""
 
     def __init__(self) -> None:
-        self._held: dict[tuple[str, str], str] = {}
+        self._held: dict[tuple[str, str], tuple[str, object]] = {}
 
-    def hold(self, path: str, session_id: str, token: str) -> None:
-        self._held[(path.lower(), session_id)] = token
+    def hold(self, path: str, session_id: str, token: str, holder: object) -> None:
+        self._held[(path.lower(), session_id)] = (token, holder)
 
     def drop(self, path: str, session_id: str, token: str) -> None:
-        if self._held.get((path.lower(), session_id)) == token:
+        held = self._held.get((path.lower(), session_id))
+        if held is not None and held[0] == token:
             del self._held[(path.lower(), session_id)]
 
-    def token(self, path: str, session_id: str) -> str | None:
-        return self._held.get((path.lower(), session_id))
+    def token(self, path: str, session_id: str, requester: object) -> str | None:
+        held = self._held.get((path.lower(), session_id))
+        return held[0] if held is not None and held[1] is requester else None
 
 
 # ------------------------------------------------------------------------------------------------ $management
@@ -57,6 +61,7 @@ class ManagementNode:
     def __init__(self, broker: Broker, sessions: SessionRegistry) -> None:
         self.broker = broker
         self.sessions = sessions
+        self._requester: object = None  # the connection of the request being handled (handle() never awaits)
         self._operations: dict[str, Callable[[str, dict[str, Any]], tuple[int, Any]]] = {
             "com.microsoft:renew-lock": self._renew_lock,
             "com.microsoft:renew-session-lock": self._renew_session_lock,
@@ -70,7 +75,8 @@ class ManagementNode:
             "com.microsoft:get-message-sessions": self._get_message_sessions,
         }
 
-    def handle(self, path: str, request: AmqpMessage) -> AmqpMessage:
+    def handle(self, path: str, request: AmqpMessage, requester: object = None) -> AmqpMessage:
+        self._requester = requester
         props = request.application_properties or {}
         operation = as_text(props.get("operation")) or ""
         body = request.value if isinstance(request.value, dict) else {}
@@ -103,9 +109,9 @@ class ManagementNode:
     # -- helpers
 
     def _session_token(self, path: str, session_id: str) -> str:
-        token = self.sessions.token(path, session_id)
+        token = self.sessions.token(path, session_id, self._requester)
         if token is None:
-            raise SessionLockLostError(f"no receiver of this emulator holds the lock on session {session_id!r}")
+            raise SessionLockLostError(f"no receiver on this connection holds the lock on session {session_id!r}")
         return token
 
     @staticmethod

@@ -81,7 +81,7 @@ class _RequestTarget:
     def __init__(self, path: str) -> None:
         self.path = path
 
-    def answer(self, request: AmqpMessage) -> AmqpMessage:
+    def answer(self, request: AmqpMessage, link: IncomingLink) -> AmqpMessage:
         raise NotImplementedError
 
     def deliver(self, link: IncomingLink, payload: bytes, message_format: int) -> DeliveryState:
@@ -93,7 +93,7 @@ class _RequestTarget:
         reply_link = _find_reply_link(link, self.reply_kind, self.path, reply_to)
         if reply_link is None:
             return _rejected(AmqpFault(ErrorCondition.PRECONDITION_FAILED, "attach a reply link before sending"))
-        reply_link.send_message(self.answer(request))
+        reply_link.send_message(self.answer(request, link))
         return Accepted()
 
     def detached(self, link: IncomingLink) -> None:
@@ -125,8 +125,8 @@ class ManagementTarget(_RequestTarget):
         super().__init__(path)
         self.node = node
 
-    def answer(self, request: AmqpMessage) -> AmqpMessage:
-        return self.node.handle(self.path, request)
+    def answer(self, request: AmqpMessage, link: IncomingLink) -> AmqpMessage:
+        return self.node.handle(self.path, request, requester=link.session.connection)
 
 
 class CbsTarget(_RequestTarget):
@@ -136,7 +136,7 @@ class CbsTarget(_RequestTarget):
         super().__init__("")
         self.node = node
 
-    def answer(self, request: AmqpMessage) -> AmqpMessage:
+    def answer(self, request: AmqpMessage, link: IncomingLink) -> AmqpMessage:
         return self.node.handle(request)
 
 
@@ -173,6 +173,7 @@ class QueueSource:
         *,
         delete: bool,
         lease: SessionLease | None = None,
+        holder: object = None,
     ) -> None:
         self.broker = broker
         self.waiter = waiter
@@ -183,7 +184,7 @@ class QueueSource:
         self._pumping = False
         self._tag = 0
         if lease is not None:
-            registry.hold(path, lease.session_id, lease.lock_token)
+            registry.hold(path, lease.session_id, lease.lock_token, holder)
 
     # -- delivery
 
