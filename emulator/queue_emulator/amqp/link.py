@@ -40,6 +40,11 @@ class LinkSession(Protocol):
     window_open: asyncio.Event
     """Set while the peer's session window has room for more transfers."""
 
+    @property
+    def connection(self) -> object:
+        """The connection the session belongs to: who holds what (a session lock) is per connection."""
+        ...
+
     def send(self, performative: Any) -> None: ...
 
     def send_link_flow(self, link: Link, *, delivery_count: int, link_credit: int, drain: bool = False) -> None: ...
