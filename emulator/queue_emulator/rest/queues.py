@@ -58,9 +58,31 @@ async def _before(request: web.Request, operation: str, queue: str | None) -> Br
     return request.app[BROKER]
 
 
-def _messages(found: Sequence[BrokerMessage] | None) -> web.Response:
-    # The MessagesResponse schema, encoded without building models (the hot path of every receive).
-    body = orjson.dumps({"messages": [message_json(m) for m in found or []]})
+_UNENCODABLE = (TypeError, ValueError, OverflowError, OSError)  # what orjson and datetime raise on values they refuse
+
+
+def _messages(
+    found: Sequence[BrokerMessage] | None, taken_from: tuple[Broker, str] | None = None
+) -> web.Response:
+    """The MessagesResponse schema, encoded without building models (the hot path of every receive).
+
+    A message JSON cannot carry (the engine refuses what it knows at send; another front may store more) must not
+    break the answer for the others: a received one is set aside through the engine (dead-lettered with the
+    reason), a peeked one is left out."""
+    try:
+        body = orjson.dumps({"messages": [message_json(m) for m in found or []]})
+    except _UNENCODABLE:
+        encoded = []
+        for message in found or []:
+            try:
+                encoded.append(orjson.dumps(message_json(message)))
+            except _UNENCODABLE as exc:
+                if taken_from is not None:
+                    broker, path = taken_from
+                    broker.set_aside_unencodable(
+                        path, message, f"the REST front cannot encode this message as JSON: {exc}"
+                    )
+        body = b'{"messages":[' + b",".join(encoded) + b"]}"
     return web.Response(body=body, content_type="application/json")
 
 
@@ -132,7 +154,7 @@ async def receive(request: web.Request) -> web.Response:
     found = await request.app[WAITER].wait_for(
         path, lambda: broker.receive(path, body.max_messages, delete=body.receive_and_delete), body.timeout
     )
-    return _messages(found)
+    return _messages(found, (broker, path))
 
 
 async def peek(request: web.Request) -> web.Response:
@@ -149,7 +171,7 @@ async def receive_deferred(request: web.Request) -> web.Response:
     found = broker.receive_deferred(
         queue, body.sequence_numbers, session_id=body.session_id, session_token=body.session_token
     )
-    return _messages(found)
+    return _messages(found, (broker, queue))
 
 
 # ---------------------------------------------------------------- settlement
@@ -265,7 +287,7 @@ async def session_receive(request: web.Request) -> web.Response:
     found = await request.app[WAITER].wait_for(
         queue, lambda: broker.session_receive(queue, session_id, token, body.max_messages), body.timeout
     )
-    return _messages(found)
+    return _messages(found, (broker, queue))
 
 
 async def renew_session_lock(request: web.Request) -> web.Response:

@@ -157,6 +157,9 @@ class ReplySource:
         pass
 
 
+_UNENCODABLE = (TypeError, ValueError, OverflowError, OSError)  # AmqpEncodeError is a ValueError
+
+
 class QueueSource:
     """A receiver link on a queue, its dead-letter queue, or one session of a session queue.
 
@@ -200,7 +203,15 @@ class QueueSource:
     def _send(self, link: OutgoingLink, messages: list[BrokerMessage]) -> None:
         offset = lock_clock_offset(self.broker)
         for message in messages:
-            payload = to_amqp(message, with_lock=not self.delete, lock_offset=offset).encode()
+            try:
+                payload = to_amqp(message, with_lock=not self.delete, lock_offset=offset).encode()
+            except _UNENCODABLE as exc:
+                # Stored by another front with a value AMQP cannot carry: set it aside (dead-lettered with the
+                # reason) and deliver the others, instead of breaking the link for every message behind it.
+                self.broker.set_aside_unencodable(
+                    self.path, message, f"the AMQP front cannot encode this message: {type(exc).__name__}: {exc}"
+                )
+                continue
             if self.delete or message.lock_token is None:
                 self._tag += 1
                 link.transfer(self._tag.to_bytes(8, "big"), payload, settled=True)
