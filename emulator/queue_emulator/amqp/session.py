@@ -128,10 +128,15 @@ class Session:
     def _forget(self, link: Link) -> None:
         self.links.pop(link.remote_handle, None)
         self._handles.discard(link.handle)
-        for delivery_id in [d for d, item in self._unsettled.items() if item.link is link]:
-            del self._unsettled[delivery_id]
+        unsettled = [d for d, item in self._unsettled.items() if item.link is link]
         link.on_detached()
         node = getattr(link, "node", None)
+        for delivery_id in unsettled:
+            # Its receiver detached or its socket dropped: nobody can settle this delivery any more, so hand it
+            # back now (as released: the delivery does not count) instead of leaving it locked until expiry.
+            delivery = self._unsettled.pop(delivery_id)
+            if node is not None:
+                node.settled(delivery, None)
         if node is not None:
             node.detached(link)
 
