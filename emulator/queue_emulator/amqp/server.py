@@ -30,6 +30,7 @@ class AmqpServer:
         port: int = 5672,
         max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
         idle_timeout: float | None = None,
+        handshake_timeout: float = 30.0,
     ) -> None:
         self.host = host
         self._requested_port = port
@@ -39,6 +40,7 @@ class AmqpServer:
             max_frame_size=max_frame_size,
             idle_timeout=idle_timeout,
             container_id=f"queue-emulator-{uuid.uuid4()}",
+            handshake_timeout=handshake_timeout,
         )
         self._server: asyncio.Server | None = None
         self._connections: set[Connection] = set()

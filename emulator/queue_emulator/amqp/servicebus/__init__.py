@@ -28,8 +28,10 @@ def create_servicebus_server(
     sas_key: str | None = None,
     max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
     idle_timeout: float | None = None,
+    handshake_timeout: float = 30.0,
 ) -> AmqpServer:
     """An AMQP server speaking Service Bus over ``broker``; with ``sas_key`` set, tokens and SASL PLAIN are checked."""
     nodes = ServiceBusNodes(broker, waiter, CbsNode(SasVerifier(sas_key_name, sas_key)))
     return AmqpServer(nodes, sasl=SaslPolicy(sas_key_name, sas_key), host=host, port=port,
-                      max_frame_size=max_frame_size, idle_timeout=idle_timeout)
+                      max_frame_size=max_frame_size, idle_timeout=idle_timeout,
+                      handshake_timeout=handshake_timeout)
