@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
+import secrets
 import statistics
 import time
+import timeit
+import uuid
 from collections.abc import Awaitable, Callable
 
 from queue_runtime import InMemoryConfig, Message, QueueClient, QueueConfig
 from queue_runtime.broker import Broker, BrokerMessage
+from queue_runtime.broker.tokens import new_lock_token
 from queue_runtime.providers.memory import InMemoryProvider
 
 
@@ -79,6 +84,21 @@ def receive_latency_at_depth(depth: int, samples: int = 2000) -> tuple[float, fl
     return statistics.median(timings), timings[int(len(timings) * 0.99)]
 
 
+def lock_token_costs(count: int = 200_000) -> list[tuple[str, float]]:
+    """Nanoseconds per lock token: the old guessable scheme (per-entity prefix plus a counter) is the baseline."""
+    prefix, counter = str(uuid.uuid4())[:24], itertools.count(secrets.randbits(40))
+
+    def guessable() -> str:
+        return f"{prefix}{next(counter) & 0xFFFF_FFFF_FFFF:012x}"
+
+    def uuid4() -> str:
+        return str(uuid.uuid4())
+
+    candidates = [("prefix + counter (old, guessable; baseline)", guessable), ("str(uuid.uuid4())", uuid4),
+                  ("new_lock_token (random, batched urandom)", new_lock_token)]
+    return [(name, min(timeit.repeat(fn, number=count, repeat=5)) / count * 1e9) for name, fn in candidates]
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--messages", type=int, default=20_000)
@@ -110,6 +130,12 @@ async def main() -> None:
     print(f"{'depth 1,000':<50} {shallow[0]:>12.1f} {shallow[1]:>12.1f}")
     print(f"{f'depth {args.deep:,}':<50} {deep[0]:>12.1f} {deep[1]:>12.1f}")
     print(f"{'p50 ratio deep/shallow':<50} {deep[0] / shallow[0]:>12.2f}")
+
+    print()
+    costs = lock_token_costs()
+    print(f"{'lock token':<50} {'ns/token':>12} {'vs baseline':>12}")
+    for name, ns in costs:
+        print(f"{name:<50} {ns:>12.0f} {ns / costs[0][1]:>11.2f}x")
 
 
 if __name__ == "__main__":

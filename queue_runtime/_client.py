@@ -101,7 +101,7 @@ class _Runner:
             while True:
                 attempt += 1
                 record.attempts = attempt
-                self.breaker.before_call(operation)
+                trial = self.breaker.before_call(operation)
                 try:
                     async with asyncio.timeout(limit):
                         result = await call()
@@ -112,9 +112,17 @@ class _Runner:
                     )
                     error.__cause__ = exc
                 except CircuitOpenError:
+                    if trial:
+                        self.breaker.release_trial()
                     raise
                 except QueueError as exc:
                     error = exc
+                except BaseException:
+                    # A cancellation or a foreign exception says nothing about the service: a half-open trial that
+                    # ends this way hands its slot back, or the breaker would stay half-open (and refuse) forever.
+                    if trial:
+                        self.breaker.release_trial()
+                    raise
                 else:
                     self.breaker.record_success()
                     if on_result is not None:
@@ -122,6 +130,8 @@ class _Runner:
                     return result
                 if error.transient:
                     self.breaker.record_failure()
+                elif trial:
+                    self.breaker.release_trial()
                 # An open breaker ends the retries too: the caller sees the real error, not CircuitOpenError.
                 if not error.transient or attempt >= policy.max_attempts or self.breaker.is_open:
                     raise error
@@ -471,7 +481,9 @@ class QueueClient:
     ) -> SessionClient | None:
         """Like :meth:`accept_session`, but returns None when no session became available in time."""
         name = QueueName(queue)
-        sid = SessionId(session_id) if session_id is not None else None
+        # Naming a session is not sending: the id may come from a message another client sent (a space, a non-ASCII
+        # letter), so take any id the broker could have delivered.
+        sid = SessionId.delivered(session_id) if session_id is not None else None
         if not self.capabilities.supports("sessions"):
             raise UnsupportedOperationError(f"provider '{self.capabilities.provider}' has no sessions")
         if sid is not None and not self.capabilities.session_accept_specific:

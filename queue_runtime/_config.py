@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl, urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, SerializationInfo, field_serializer, model_validator
 from pydantic import ValidationError as PydanticValidationError
 
 from .errors import ConfigurationError
@@ -76,8 +76,26 @@ class InMemoryConfig(BaseModel):
     auto_create: bool = False
 
 
+def redact_url(url: str) -> str:
+    """``url`` with the password of its user info replaced by ``***`` (for reprs, logs, errors and dumps)."""
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return url
+    if not password:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    user = parts.username or ""
+    return parts._replace(netloc=f"{user}:***@{host}").geturl()
+
+
 class EmulatorConfig(BaseModel):
-    """A running ``queue-emulator``, reached over its REST API."""
+    """A running ``queue-emulator``, reached over its REST API.
+
+    A password in ``url`` (``http://user:secret@host:8080``) is sent as HTTP basic auth and never shown: repr, str
+    and ``model_dump``/``model_dump_json`` print ``***`` instead (like ``SecretStr``); pass
+    ``context={"reveal_secrets": True}`` to dump it for real."""
 
     model_config = _FROZEN
 
@@ -85,6 +103,15 @@ class EmulatorConfig(BaseModel):
     url: str = "http://127.0.0.1:8080"
     max_connections: int = Field(default=100, ge=1)
     request_timeout: timedelta = timedelta(seconds=60)
+
+    @field_serializer("url")
+    def _hide_password(self, url: str, info: SerializationInfo) -> str:
+        context = info.context if isinstance(info.context, dict) else {}
+        return url if context.get("reveal_secrets") else redact_url(url)
+
+    def __repr_args__(self) -> Any:
+        for name, value in super().__repr_args__():
+            yield name, redact_url(value) if name == "url" and isinstance(value, str) else value
 
 
 class AwsSqsConfig(BaseModel):
@@ -216,7 +243,7 @@ class QueueConfig(BaseModel):
                     f"unknown provider URL scheme {scheme!r}; use memory://, emulator://host:port, "
                     "sqs://region, servicebus://namespace or plugin://package.module:factory"
                 )
-            return cls.model_validate({"provider": provider.model_dump(), **overrides})
+            return cls.model_validate({"provider": provider, **overrides})
         except PydanticValidationError as exc:
             raise ConfigurationError(f"invalid queue URL settings: {_summary(exc)}") from exc
 

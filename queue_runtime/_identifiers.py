@@ -8,6 +8,11 @@ provider works on all of them:
   Providers may add their own suffix (SQS adds ``.fifo``) and check the full name again.
 - ``SessionId`` and ``MessageId``: 1-128 printable ASCII characters without spaces (SQS MessageGroupId and
   MessageDeduplicationId rules; Service Bus allows 128 characters of anything).
+
+These rules hold for what *we* send. What a broker delivers was sent by anyone (the Azure SDK, another language)
+and may carry an id we would never send (a space, a non-ASCII letter): providers wrap it with ``delivered``,
+which only asks for a non-empty string, so one foreign id never stops a consumer. Validate what we send, accept
+what the broker delivers.
 """
 
 from __future__ import annotations
@@ -41,6 +46,15 @@ class _ValidatedStr(str):
     @classmethod
     def _check(cls, value: str) -> None:
         raise NotImplementedError
+
+    @classmethod
+    def delivered(cls, value: str) -> Self:
+        """An identifier as a broker delivered it: any non-empty string, without our sending rules."""
+        if isinstance(value, cls):
+            return value
+        if not isinstance(value, str) or not value:
+            raise ValidationError(cls._field, f"a delivered {cls._field} must be a non-empty string, got {value!r}")
+        return str.__new__(cls, value)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str(self)!r})"

@@ -30,7 +30,9 @@ class CircuitState(StrEnum):
 class CircuitBreaker:
     """Closed: count consecutive transient failures; at the threshold, open. Open: fail fast with
     ``CircuitOpenError`` until ``recovery_time`` has passed, then half-open. Half-open: let a limited number of
-    trial calls through; a success closes, a failure opens again.
+    trial calls through; a success closes, a transient failure opens again for another period, and anything else
+    (a permanent error, a cancellation, an unexpected exception) gives the trial slot back with ``release_trial``, so
+    half-open always resolves and a breaker can never stay stuck.
 
     ``monotonic`` is injectable so tests move time by hand instead of sleeping.
     """
@@ -64,9 +66,10 @@ class CircuitBreaker:
             if self.on_change is not None:
                 self.on_change(state)
 
-    def before_call(self, operation: str) -> None:
+    def before_call(self, operation: str) -> bool:
+        """Raise ``CircuitOpenError`` or let the call through; ``True`` when the call took a half-open trial slot."""
         if not self.policy.enabled:
-            return
+            return False
         state = self.state
         if state is CircuitState.OPEN:
             raise CircuitOpenError(
@@ -82,6 +85,14 @@ class CircuitBreaker:
                     details={"operation": operation},
                 )
             self._trials += 1
+            return True
+        return False
+
+    def release_trial(self) -> None:
+        """A trial call ended without saying anything about the service (permanent error, cancellation): free its slot
+        so the next call can try."""
+        if self._state is CircuitState.HALF_OPEN and self._trials > 0:
+            self._trials -= 1
 
     def record_success(self) -> None:
         self._failures = 0

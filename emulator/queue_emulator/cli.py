@@ -104,10 +104,23 @@ async def serve(settings: EmulatorSettings) -> None:
     print("queue-emulator stopped", flush=True)
 
 
+# Loggers that print credentials at DEBUG (botocore logs request headers with AWS session tokens, and its event
+# hooks with the parameters): our debug level never reaches them.
+QUIET_LOGGERS = ("botocore", "aiobotocore", "boto3", "urllib3")
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+    for name in QUIET_LOGGERS:
+        quiet = logging.getLogger(name)
+        if quiet.level == logging.NOTSET or quiet.level < logging.INFO:
+            quiet.setLevel(logging.INFO)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     settings = settings_from(argv, os.environ)
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        stream=sys.stderr)
+    configure_logging(settings.log_level)
     try:
         asyncio.run(serve(settings))
     except ConfigurationError as exc:

@@ -48,8 +48,11 @@ async def start_server(
 ) -> RunningServer:
     app = create_app(settings, broker=broker)
     debug = settings.log_level == "debug"
+    # handler_cancellation: a request whose client went away stops at once (a long poll must not take messages for
+    # it); aiohttp's own test server does this, its production default does not.
     runner = web.AppRunner(
-        app, access_log=logging.getLogger("aiohttp.access") if debug else None, shutdown_timeout=SHUTDOWN_TIMEOUT
+        app, access_log=logging.getLogger("aiohttp.access") if debug else None, shutdown_timeout=SHUTDOWN_TIMEOUT,
+        handler_cancellation=True,
     )
     await runner.setup()
     try:

@@ -178,8 +178,8 @@ class Broker:
         if len(messages) > self.limits.max_batch_messages:
             raise BatchTooLargeError(len(messages), self.limits.max_batch_messages)
         entity = self._entity(path)
-        entity.check_send(messages, self.limits.max_message_size)
         now = self.clock.now()
+        entity.check_send(messages, self.limits.max_message_size, now)
         seqs = [entity.add(message, now) for message in messages]
         self._notify(entity.name)
         return seqs
@@ -215,6 +215,19 @@ class Broker:
         properties: dict[str, Any] | None = None,
     ) -> None:
         self._entity(path).dead_letter_message(lock_token, self.clock.now(), reason, description, properties)
+
+    def restore(self, path: str, messages: Iterable[BrokerMessage]) -> None:
+        """Undo a receive-and-delete whose answer reached nobody (the client went away): the messages go back where
+        they were, their delivery uncounted."""
+        entity = self._entity(path)
+        now = self.clock.now()
+        for message in messages:
+            entity.restore(message, now)
+
+    def set_aside_unencodable(self, path: str, message: BrokerMessage, description: str) -> None:
+        """A front received ``message`` but cannot encode it: it goes to the dead-letter queue with reason
+        ``MessageCannotBeEncoded`` and ``description``, and the other messages of the receive are delivered."""
+        self._entity(path).set_aside(message, self.clock.now(), description)
 
     def renew_lock(self, path: str, lock_token: str) -> float:
         return self._entity(path).renew_lock(lock_token, self.clock.now())

@@ -12,9 +12,6 @@ The entity never deletes a message because a lock was lost: a lost lock sends th
 from __future__ import annotations
 
 import heapq
-import itertools
-import secrets
-import uuid
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -33,13 +30,22 @@ from ..errors import (
     SessionRequiredError,
     UnsupportedOperationError,
 )
-from .records import BrokerMessage, MessageState, SessionLease, SessionSnapshot, message_size
+from .records import (
+    BrokerMessage,
+    MessageState,
+    SessionLease,
+    SessionSnapshot,
+    check_portable,
+    message_size,
+)
+from .tokens import new_lock_token
 
 __all__ = ["DEAD_LETTER_SUFFIX", "QueueEntity"]
 
 DEAD_LETTER_SUFFIX = "/$DeadLetterQueue"
 MAX_DELIVERY_REASON = "MaxDeliveryCountExceeded"
 TTL_EXPIRED_REASON = "TTLExpiredException"
+UNENCODABLE_REASON = "MessageCannotBeEncoded"
 # Settling with a token whose lock is gone says why for this long; after that it is just "unknown".
 _TOMBSTONE_SECONDS = 600.0
 _TOMBSTONE_MAX = 100_000
@@ -89,15 +95,13 @@ class QueueEntity:
         self._dedup: dict[str, int] = {}
         self._dedup_order: deque[tuple[float, str]] = deque()
         self._next_sequence = 1
-        # Lock tokens: a random UUIDv4 prefix per entity plus a counter (unique, UUID-shaped as AMQP needs, and
-        # about ten times cheaper than uuid4() on every delivery).
-        self._token_prefix = str(uuid.uuid4())[:24]
-        self._token_counter = itertools.count(secrets.randbits(40))
         self.counts: dict[MessageState, int] = dict.fromkeys(MessageState, 0)
         self.size_bytes = 0
 
-    def _new_token(self) -> str:
-        return f"{self._token_prefix}{next(self._token_counter) & 0xFFFF_FFFF_FFFF:012x}"
+    @staticmethod
+    def _new_token() -> str:
+        # Random, never derived from another token: holding one lock tells nothing about anyone else's.
+        return new_lock_token()
 
     # ------------------------------------------------------------------ time
 
@@ -152,10 +156,11 @@ class QueueEntity:
 
     # ------------------------------------------------------------------ send
 
-    def check_send(self, messages: Iterable[BrokerMessage], max_message_size: int) -> None:
+    def check_send(self, messages: Iterable[BrokerMessage], max_message_size: int, now: float) -> None:
         """Raise before anything is stored, so a batch is all or nothing."""
         extra = 0
         for message in messages:
+            check_portable(message, now)
             message.size = message_size(message)
             if message.size > max_message_size:
                 raise MessageTooLargeError(message.size, max_message_size)
@@ -368,6 +373,43 @@ class QueueEntity:
             message.application_properties.update(properties)
         self._drop_lock(message, "settled", now)
         self._to_dead_letter(message, now, reason, description)
+
+    def restore(self, message: BrokerMessage, now: float) -> None:
+        """Put back a message taken in receive-and-delete mode whose delivery reached nobody: under its own sequence
+        number (so order and FIFO per session hold), the delivery uncounted."""
+        seq = message.sequence_number
+        if seq in self._messages or seq <= 0:
+            return
+        message = message.snapshot()
+        message.delivery_count = max(0, message.delivery_count - 1)
+        message.lock_token = None
+        message.locked_until = None
+        message.state = MessageState.SCHEDULED  # counted out again by _make_available
+        self.counts[MessageState.SCHEDULED] += 1
+        self._messages[seq] = message
+        self._order.add(seq)
+        self.size_bytes += message.size
+        if message.expires_at is not None:
+            heapq.heappush(self._ttl, (message.expires_at, seq))
+        self._make_available(message, now)
+        self._notify(self.name)
+
+    def set_aside(self, message: BrokerMessage, now: float, description: str) -> None:
+        """A front took ``message`` but cannot encode it for its client. Dead-letter it with a reason saying why
+        (from a dead-letter queue: give it back for a front that can); never lose it, never let it block others."""
+        token = message.lock_token
+        if token is not None and self._locks.get(token) == message.sequence_number:
+            if self.dead_letter is None:
+                self.release(token, now)
+            else:
+                self.dead_letter_message(token, now, UNENCODABLE_REASON, description)
+            return
+        if message.sequence_number in self._messages:
+            return  # still stored and not ours to move (a peek)
+        if self.dead_letter is None:
+            self.restore(message, now)
+        else:  # taken in receive-and-delete mode: the front's copy is the only one left
+            self._to_dead_letter(message.snapshot(), now, UNENCODABLE_REASON, description)
 
     def renew_lock(self, token: str, now: float) -> float:
         message = self._locked(token)

@@ -2,12 +2,32 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-__all__ = ["BrokerMessage", "MessageState", "SessionLease", "SessionSnapshot", "message_size"]
+from ..errors import ValidationError
+
+__all__ = [
+    "INT64_MAX",
+    "INT64_MIN",
+    "MAX_TIMESTAMP",
+    "BrokerMessage",
+    "MessageState",
+    "SessionLease",
+    "SessionSnapshot",
+    "check_portable",
+    "message_size",
+]
+
+# What every front can carry: AMQP ``long`` and the signed 64-bit integers every JSON stack reads (the Azure SDK drops
+# its connection on a ``ulong`` property above 2**63-1), and instants a datetime (and an RFC 3339 text) can name.
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+MIN_TIMESTAMP = datetime(1, 1, 1, tzinfo=UTC).timestamp()
+MAX_TIMESTAMP = datetime(9999, 12, 31, 23, 59, 59, 999_000, tzinfo=UTC).timestamp()
 
 
 class MessageState(StrEnum):
@@ -87,6 +107,27 @@ def message_size(message: BrokerMessage) -> int:
         else:
             size += len(str(value).encode())
     return size
+
+
+def check_portable(message: BrokerMessage, now: float) -> None:
+    """Refuse, at send, values some front could not encode when the message is received: one such message would
+    otherwise break every later receive and peek of its queue."""
+    for key, value in message.application_properties.items():
+        if isinstance(value, int) and not isinstance(value, bool) and not INT64_MIN <= value <= INT64_MAX:
+            raise ValidationError(
+                "application_properties",
+                f"integer property {key!r} is outside the signed 64-bit range [-2**63, 2**63-1] that every front "
+                "can carry",
+                details={"property": key},
+            )
+    due = message.scheduled_enqueue_time
+    if due is not None and not (math.isfinite(due) and MIN_TIMESTAMP <= due <= MAX_TIMESTAMP):
+        raise ValidationError(
+            "scheduled_enqueue_time", "must lie between 0001-01-01 and 9999-12-31T23:59:59.999Z (in UTC)"
+        )
+    ttl = message.time_to_live
+    if ttl is not None and not (math.isfinite(ttl) and max(now, due or now) + ttl <= MAX_TIMESTAMP):
+        raise ValidationError("time_to_live", "must be a duration that ends before the year 10000")
 
 
 @dataclass(frozen=True, slots=True)

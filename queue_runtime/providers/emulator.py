@@ -23,7 +23,7 @@ from urllib.parse import quote
 import aiohttp
 import orjson  # the message lists of every send and receive: several times faster than json
 
-from .._config import EmulatorConfig
+from .._config import EmulatorConfig, redact_url
 from .._identifiers import MessageId, QueueName, SessionId
 from .._messages import Message, PeekedMessage, ReceiptHandle, ReceivedMessage, attributes_from_properties
 from .._queues import QueueOptions, QueueProperties, SessionSupport
@@ -78,6 +78,7 @@ class _Http:
 
     def __init__(self, url: str, *, max_connections: int = 100, request_timeout: float = 60.0) -> None:
         self.base = url.rstrip("/")
+        self.shown = redact_url(self.base)  # what errors and reprs print: never the password
         self._max_connections = max_connections
         self._request_timeout = request_timeout
         self._session: aiohttp.ClientSession | None = None
@@ -105,12 +106,12 @@ class _Http:
         except TimeoutError as exc:
             raise OperationTimeoutError(
                 f"{method} {path} got no answer from the emulator within {timeout.total:.0f}s",
-                details={"url": self.base},
+                details={"url": self.shown},
             ) from exc
         except aiohttp.ClientConnectionError as exc:
             raise QueueConnectionError(
-                f"cannot reach the emulator at {self.base}: {type(exc).__name__}; is `queue-emulator` running?",
-                details={"url": self.base},
+                f"cannot reach the emulator at {self.shown}: {type(exc).__name__}; is `queue-emulator` running?",
+                details={"url": self.shown},
             ) from exc
         except aiohttp.ClientError as exc:
             raise QueueConnectionError(f"HTTP error talking to the emulator: {type(exc).__name__}") from exc
@@ -156,12 +157,12 @@ def _fields_from_wire(wire: dict[str, Any]) -> dict[str, Any]:
     scheduled = wire.get("scheduled_enqueue_time")
     return {
         "body": base64.b64decode(wire["body"]),
-        "message_id": MessageId(wire.get("message_id") or f"seq-{wire['sequence_number']}"),
+        "message_id": MessageId.delivered(wire.get("message_id") or f"seq-{wire['sequence_number']}"),
         "sequence_number": int(wire["sequence_number"]),
         "enqueued_time": parse(wire["enqueued_time"]),
         "delivery_count": int(wire["delivery_count"]),
         "attributes": attributes_from_properties(wire.get("application_properties") or {}),
-        "session_id": SessionId(session) if session else None,
+        "session_id": SessionId.delivered(session) if session else None,
         "correlation_id": wire.get("correlation_id"),
         "content_type": wire.get("content_type"),
         "time_to_live": timedelta(seconds=ttl) if ttl else None,
@@ -244,7 +245,7 @@ class EmulatorControl:
         self.faults: EmulatorFaultControl = EmulatorFaultControl(self._http)
 
     def __repr__(self) -> str:
-        return f"EmulatorControl(url={self.url!r})"
+        return f"EmulatorControl(url={redact_url(self.url)!r})"
 
     async def reset(self) -> None:
         """Forget every queue and message, clear faults and counters (entity-file queues come back)."""
@@ -395,7 +396,7 @@ class EmulatorProvider(QueueProvider):
         self._batcher.max_batch = self.capabilities.max_batch_size
 
     def __repr__(self) -> str:
-        return f"EmulatorProvider(url={self._http.base!r})"
+        return f"EmulatorProvider(url={self._http.shown!r})"
 
     @property
     def clock(self) -> ClockControl | None:
@@ -558,7 +559,7 @@ class EmulatorSession(ProviderSettledSession):
 
     @property
     def session_id(self) -> SessionId:
-        return SessionId(self._session_id)
+        return SessionId.delivered(self._session_id)
 
     @property
     def locked_until(self) -> datetime | None:

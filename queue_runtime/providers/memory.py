@@ -52,12 +52,12 @@ def broker_message_from(message: Message) -> BrokerMessage:
 def _common_fields(message: BrokerMessage) -> dict[str, Any]:
     return {
         "body": message.body,
-        "message_id": MessageId(message.message_id or f"seq-{message.sequence_number}"),
+        "message_id": MessageId.delivered(message.message_id or f"seq-{message.sequence_number}"),
         "sequence_number": message.sequence_number,
         "enqueued_time": datetime.fromtimestamp(message.enqueued_time, UTC),
         "delivery_count": message.delivery_count,
         "attributes": attributes_from_properties(message.application_properties),
-        "session_id": SessionId(message.session_id) if message.session_id else None,
+        "session_id": SessionId.delivered(message.session_id) if message.session_id else None,
         "correlation_id": message.correlation_id,
         "content_type": message.content_type,
         "time_to_live": timedelta(seconds=message.time_to_live) if message.time_to_live else None,
@@ -79,7 +79,7 @@ def received_from(message: BrokerMessage, queue: QueueName, *, dead_letter: bool
         token=message.lock_token,
         queue=queue,
         dead_letter=dead_letter,
-        session_id=SessionId(message.session_id) if message.session_id else None,
+        session_id=SessionId.delivered(message.session_id) if message.session_id else None,
         locked_until=locked_until,
     )
     return ReceivedMessage(**_common_fields(message), receipt_handle=receipt, locked_until=locked_until)
@@ -228,7 +228,7 @@ class InMemorySession(ProviderSettledSession):
 
     @property
     def session_id(self) -> SessionId:
-        return SessionId(self._lease.session_id)
+        return SessionId.delivered(self._lease.session_id)
 
     @property
     def locked_until(self) -> datetime | None:

@@ -145,14 +145,14 @@ def _common(message: ServiceBusReceivedMessage) -> dict[str, Any]:
     session = _text(message.session_id)
     return {
         "body": _body(message),
-        "message_id": MessageId(_text(message.message_id) or f"seq-{message.sequence_number}"),
+        "message_id": MessageId.delivered(_text(message.message_id) or f"seq-{message.sequence_number}"),
         "sequence_number": message.sequence_number or 0,
         "enqueued_time": message.enqueued_time_utc or datetime.now(UTC),
         # The SDK reports the AMQP header's count of *earlier* deliveries (0 on the first receive, on Azure too);
         # queue_runtime counts this delivery as well (1 on the first), like every other provider.
         "delivery_count": (message.delivery_count or 0) + 1,
         "attributes": attributes_from_properties(message.application_properties or {}),
-        "session_id": SessionId(session) if session else None,
+        "session_id": SessionId.delivered(session) if session else None,
         "correlation_id": _text(message.correlation_id),
         "content_type": _text(message.content_type),
         "time_to_live": message.time_to_live,
@@ -486,7 +486,7 @@ class ServiceBusSession(ProviderSettledSession):
 
     @property
     def session_id(self) -> SessionId:
-        return SessionId(self._receiver.session.session_id)
+        return SessionId.delivered(self._receiver.session.session_id)
 
     @property
     def locked_until(self) -> datetime | None:

@@ -199,3 +199,95 @@ async def test_receive_timeout_budget_covers_the_long_poll(faulty: FaultInjectin
     received = await client.receive_message("q", timeout=2)  # waits past default_timeout without timing out
     await task
     assert received is not None and received.body == b"late"
+
+
+def _half_open_client(faulty: FaultInjectingProvider, time: VirtualTime) -> QueueClient:
+    return make_client(
+        faulty,
+        time,
+        retry={"max_attempts": 1},
+        circuit_breaker={"failure_threshold": 1, "recovery_time": 30, "half_open_max_calls": 1},
+    )
+
+
+async def _open_then_half_open(client: QueueClient, faulty: FaultInjectingProvider, time: VirtualTime) -> None:
+    await client.create_queue("q")
+    faulty.fail("get_queue", QueueConnectionError("down"))
+    with pytest.raises(QueueConnectionError):
+        await client.get_queue("q")
+    assert client.circuit_breaker.state is CircuitState.OPEN
+    time.now += 30
+    assert client.circuit_breaker.state is CircuitState.HALF_OPEN
+
+
+@pytest.mark.asyncio
+async def test_half_open_trial_ending_in_a_permanent_error_releases_the_trial(
+    faulty: FaultInjectingProvider, time: VirtualTime
+) -> None:
+    client = _half_open_client(faulty, time)
+    await _open_then_half_open(client, faulty, time)
+    with pytest.raises(QueueNotFoundError):  # the trial: a permanent error says nothing about the service
+        await client.get_queue("missing")
+    assert client.circuit_breaker.state is CircuitState.HALF_OPEN
+    assert (await client.get_queue("q")).name == "q"  # the next call may try, and its success closes the breaker
+    assert client.circuit_breaker.state is CircuitState.CLOSED
+
+
+@pytest.mark.asyncio
+async def test_half_open_trial_that_is_cancelled_releases_the_trial(
+    faulty: FaultInjectingProvider, time: VirtualTime
+) -> None:
+    client = _half_open_client(faulty, time)
+    await _open_then_half_open(client, faulty, time)
+    faulty.delay("get_queue", 60)
+    trial = asyncio.create_task(client.get_queue("q"))
+    await asyncio.sleep(0.01)
+    with pytest.raises(CircuitOpenError):  # one trial at a time while it runs
+        await client.get_queue("q")
+    trial.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await trial
+    faulty.clear()
+    assert (await client.get_queue("q")).name == "q"
+    assert client.circuit_breaker.state is CircuitState.CLOSED
+
+
+@pytest.mark.asyncio
+async def test_half_open_trial_ending_in_a_foreign_exception_releases_the_trial(
+    faulty: FaultInjectingProvider, time: VirtualTime
+) -> None:
+    client = _half_open_client(faulty, time)
+    await _open_then_half_open(client, faulty, time)
+    faulty.fail("get_queue", RuntimeError("adapter bug"))  # type: ignore[arg-type]
+    with pytest.raises(RuntimeError):
+        await client.get_queue("q")
+    assert (await client.get_queue("q")).name == "q"
+    assert client.circuit_breaker.state is CircuitState.CLOSED
+
+
+@pytest.mark.asyncio
+async def test_half_open_trial_ending_in_a_transient_failure_reopens_for_another_period(
+    faulty: FaultInjectingProvider, time: VirtualTime
+) -> None:
+    client = _half_open_client(faulty, time)
+    await _open_then_half_open(client, faulty, time)
+    faulty.fail("get_queue", ServiceUnavailableError("still down"))
+    with pytest.raises(ServiceUnavailableError):
+        await client.get_queue("q")
+    assert client.circuit_breaker.state is CircuitState.OPEN
+    with pytest.raises(CircuitOpenError) as info:
+        await client.get_queue("q")
+    assert info.value.retry_after == pytest.approx(30.0)
+    time.now += 30
+    assert (await client.get_queue("q")).name == "q"
+    assert client.circuit_breaker.state is CircuitState.CLOSED
+
+
+@pytest.mark.asyncio
+async def test_half_open_trial_success_closes(faulty: FaultInjectingProvider, time: VirtualTime) -> None:
+    client = _half_open_client(faulty, time)
+    await _open_then_half_open(client, faulty, time)
+    assert (await client.get_queue("q")).name == "q"
+    assert client.circuit_breaker.state is CircuitState.CLOSED
+    for _ in range(3):
+        await client.get_queue("q")

@@ -112,3 +112,37 @@ def test_errors_rebuild_from_their_wire_form() -> None:
     assert isinstance(error, QueueNotFoundError) and error.queue == "x" and not error.transient
     unknown = error_from_wire("brand_new_code", "something new", transient=True)
     assert type(unknown).__name__ == "ProviderError" and unknown.transient
+
+
+def test_a_password_in_an_emulator_url_is_never_shown() -> None:
+    import asyncio
+
+    from queue_runtime import EmulatorConfig, QueueConfig
+    from queue_runtime.errors import QueueConnectionError
+    from queue_runtime.providers.emulator import EmulatorControl, EmulatorProvider
+
+    config = EmulatorConfig(url="http://user:s3cret-pw@127.0.0.1:9")
+    shown = [repr(config), str(config), str(config.model_dump()), config.model_dump_json(),
+             repr(QueueConfig(provider=config)), QueueConfig(provider=config).model_dump_json()]
+    for text in shown:
+        assert "s3cret-pw" not in text and "user:***@127.0.0.1:9" in text
+    assert config.url == "http://user:s3cret-pw@127.0.0.1:9"  # the provider still gets it
+    assert config.model_dump(context={"reveal_secrets": True})["url"] == config.url
+    from_url = QueueConfig.from_url("emulator://user:s3cret-pw@127.0.0.1:9")
+    assert isinstance(from_url.provider, EmulatorConfig) and from_url.provider.url == config.url
+    assert "s3cret-pw" not in repr(from_url)
+
+    provider = EmulatorProvider(config)
+    assert "s3cret-pw" not in repr(provider) and "s3cret-pw" not in repr(EmulatorControl(config.url))
+
+    async def unreachable() -> QueueConnectionError:
+        try:
+            await provider.get_queue("q")  # type: ignore[arg-type]
+        except QueueConnectionError as exc:
+            return exc
+        finally:
+            await provider.aclose()
+        raise AssertionError("port 9 answered")
+
+    error = asyncio.run(unreachable())
+    assert "s3cret-pw" not in str(error) and "s3cret-pw" not in repr(error.details)

@@ -119,3 +119,27 @@ async def test_unreachable_emulator_is_a_connection_error() -> None:
         url = emulator.url
     with pytest.raises(QueueConnectionError):
         await EmulatorProvider.connect(EmulatorConfig(url=url))
+
+
+def test_debug_logging_never_turns_on_loggers_that_print_credentials() -> None:
+    import logging
+
+    from queue_emulator.cli import QUIET_LOGGERS, configure_logging
+
+    root = logging.getLogger()
+    saved = root.level, list(root.handlers), {n: logging.getLogger(n).level for n in QUIET_LOGGERS}
+    try:
+        for handler in list(root.handlers):
+            root.removeHandler(handler)
+        configure_logging("debug")
+        assert root.isEnabledFor(logging.DEBUG)
+        for name in ("botocore", "botocore.endpoint", "aiobotocore.endpoint", "urllib3.connectionpool"):
+            assert not logging.getLogger(name).isEnabledFor(logging.DEBUG), name
+    finally:
+        root.setLevel(saved[0])
+        for handler in list(root.handlers):
+            root.removeHandler(handler)
+        for handler in saved[1]:
+            root.addHandler(handler)
+        for name, level in saved[2].items():
+            logging.getLogger(name).setLevel(level)

@@ -127,6 +127,12 @@ class ServerContext:
     max_frame_size: int
     idle_timeout: float | None
     container_id: str
+    handshake_timeout: float = 30.0
+    """Seconds a new connection gets to finish its protocol headers, SASL and open; then it is dropped."""
+
+
+# Frames one connection handles before it lets the event loop run the others.
+_FRAMES_PER_TURN = 64
 
 
 class _Closed(Exception):
@@ -148,6 +154,7 @@ class Connection:
         self._tasks: set[asyncio.Task[Any]] = set()
         self.sasl_identity: str | None = None
         """The user a SASL PLAIN login authenticated (None for ANONYMOUS)."""
+        self._handshake_deadline = asyncio.get_running_loop().time() + context.handshake_timeout
         peer = writer.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
 
@@ -181,11 +188,16 @@ class Connection:
                 data = await self._read()
                 if not data:
                     break
-                for item in self._frames.iter_feed(data):
+                for count, item in enumerate(self._frames.iter_feed(data), 1):
                     self._handle(item)
                     if self._state == "closed":
                         break
+                    if count % _FRAMES_PER_TURN == 0:
+                        await asyncio.sleep(0)
                 await self.drain()
+                # A read returns at once while the peer keeps the socket full: give the other connections (and the
+                # REST front) their turn, or one flooding client stalls the whole event loop.
+                await asyncio.sleep(0)
         except FramingError as exc:
             log.info("AMQP connection %s: framing error: %s", self.peer, exc)
             self._close_with(Error(condition=exc.condition, description=exc.description))
@@ -207,13 +219,19 @@ class Connection:
             await self._shutdown()
 
     async def _read(self) -> bytes:
-        if self.ctx.idle_timeout is None or self._state not in ("opened",):
-            timeout = None if self._state == "opened" else 60.0
-        else:
-            timeout = self.ctx.idle_timeout
-        if timeout is None:
+        if self._state != "opened":
+            # One deadline for the whole handshake, not one per read: a peer trickling a byte at a time, or never
+            # sending its open, is dropped instead of being held forever.
+            try:
+                async with asyncio.timeout_at(self._handshake_deadline):
+                    return await self._reader.read(65536)
+            except TimeoutError:
+                log.info("AMQP connection %s did not finish its handshake within %.0f s", self.peer,
+                         self.ctx.handshake_timeout)
+                raise _Closed() from None
+        if self.ctx.idle_timeout is None:
             return await self._reader.read(65536)
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(self.ctx.idle_timeout):
             return await self._reader.read(65536)
 
     def _close_with(self, error: Error | None) -> None:

@@ -53,7 +53,8 @@ class LinkSession(Protocol):
 
     links: dict[int, Link]
     connection: Any
-    """The connection the session runs on (dialects key per-connection state, such as authorization, by it)."""
+    """The connection the session runs on: dialects key per-connection state by it (authorization, who holds a
+    session lock)."""
     window_open: asyncio.Event
     """Set while the peer's session window has room for more transfers."""
 

@@ -33,6 +33,7 @@ class AmqpServer:
         idle_timeout: float | None = None,
         tls: ssl.SSLContext | None = None,
         tls_port: int = 5671,
+        handshake_timeout: float = 30.0,
     ) -> None:
         self.host = host
         self._requested_port = port
@@ -47,6 +48,7 @@ class AmqpServer:
             max_frame_size=max_frame_size,
             idle_timeout=idle_timeout,
             container_id=f"queue-emulator-{uuid.uuid4()}",
+            handshake_timeout=handshake_timeout,
         )
         self._server: asyncio.Server | None = None
         self._connections: set[Connection] = set()

@@ -4,8 +4,10 @@ writes error bodies)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+import asyncio
+import contextlib
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import orjson
 from aiohttp import web
@@ -58,10 +60,76 @@ async def _before(request: web.Request, operation: str, queue: str | None) -> Br
     return request.app[BROKER]
 
 
-def _messages(found: Sequence[BrokerMessage] | None) -> web.Response:
-    # The MessagesResponse schema, encoded without building models (the hot path of every receive).
-    body = orjson.dumps({"messages": [message_json(m) for m in found or []]})
+_UNENCODABLE = (TypeError, ValueError, OverflowError, OSError)  # what orjson and datetime raise on values they refuse
+
+
+def _messages(
+    found: Sequence[BrokerMessage] | None, taken_from: tuple[Broker, str] | None = None
+) -> web.Response:
+    """The MessagesResponse schema, encoded without building models (the hot path of every receive).
+
+    A message JSON cannot carry (the engine refuses what it knows at send; another front may store more) must not
+    break the answer for the others: a received one is set aside through the engine (dead-lettered with the
+    reason), a peeked one is left out."""
+    try:
+        body = orjson.dumps({"messages": [message_json(m) for m in found or []]})
+    except _UNENCODABLE:
+        encoded = []
+        for message in found or []:
+            try:
+                encoded.append(orjson.dumps(message_json(message)))
+            except _UNENCODABLE as exc:
+                if taken_from is not None:
+                    broker, path = taken_from
+                    broker.set_aside_unencodable(
+                        path, message, f"the REST front cannot encode this message as JSON: {exc}"
+                    )
+        body = b'{"messages":[' + b",".join(encoded) + b"]}"
     return web.Response(body=body, content_type="application/json")
+
+
+T = TypeVar("T")
+
+
+def _client_gone(request: web.Request) -> bool:
+    transport = request.transport
+    return transport is None or transport.is_closing()
+
+
+async def _long_poll(request: web.Request, path: str, attempt: Callable[[], T | None], timeout: float) -> T | None:
+    """Wait for ``attempt`` like the waiter does, but never take anything for a client that went away (a killed
+    process, a cancelled request, a timeout on its side): its connection is checked right before each attempt."""
+    return await request.app[WAITER].wait_for(
+        path, lambda: None if _client_gone(request) else attempt(), timeout
+    )
+
+
+async def _answer_or_undo(request: web.Request, response: web.Response, undo: Callable[[], None]) -> web.Response:
+    """Write ``response`` now; if the client is gone by then, ``undo`` what was taken for it at once (messages back
+    to the queue with their delivery uncounted, a session lock released) instead of leaving it to lock expiry, or
+    losing it in receive-and-delete mode."""
+    try:
+        if _client_gone(request):
+            raise ConnectionResetError("the client went away before its answer was written")
+        await response.prepare(request)
+        await response.write_eof()
+    except (ConnectionError, asyncio.CancelledError):
+        undo()
+        raise
+    return response
+
+
+def _give_back(broker: Broker, path: str, found: Sequence[BrokerMessage], *, delete: bool) -> Callable[[], None]:
+    def undo() -> None:
+        if delete:
+            broker.restore(path, found)
+            return
+        for message in found:
+            if message.lock_token is not None:
+                with contextlib.suppress(QueueError):  # settled or expired meanwhile: nothing to give back
+                    broker.release(path, message.lock_token)
+
+    return undo
 
 
 def _check_batch(request: web.Request, count: int) -> None:
@@ -129,10 +197,14 @@ async def receive(request: web.Request) -> web.Response:
     body = await parse(request, ReceiveRequest)
     broker = await _before(request, "receive", queue)
     path = path_of(queue, body.dead_letter)
-    found = await request.app[WAITER].wait_for(
-        path, lambda: broker.receive(path, body.max_messages, delete=body.receive_and_delete), body.timeout
+    delete = body.receive_and_delete
+    found = await _long_poll(
+        request, path, lambda: broker.receive(path, body.max_messages, delete=delete), body.timeout
     )
-    return _messages(found)
+    if not found:
+        return _messages(found)
+    undo = _give_back(broker, path, found, delete=delete)
+    return await _answer_or_undo(request, _messages(found, (broker, path)), undo)
 
 
 async def peek(request: web.Request) -> web.Response:
@@ -149,7 +221,7 @@ async def receive_deferred(request: web.Request) -> web.Response:
     found = broker.receive_deferred(
         queue, body.sequence_numbers, session_id=body.session_id, session_token=body.session_token
     )
-    return _messages(found)
+    return _messages(found, (broker, queue))
 
 
 # ---------------------------------------------------------------- settlement
@@ -253,8 +325,16 @@ async def accept_session(request: web.Request) -> web.Response:
     if body.session_id is not None:
         lease = broker.accept_session(queue, body.session_id)
     else:
-        lease = await request.app[WAITER].wait_for(queue, lambda: broker.accept_session(queue, None), body.timeout)
-    return encode(AcceptSessionResponse(session=SessionOut.from_lease(lease) if lease else None))
+        lease = await _long_poll(request, queue, lambda: broker.accept_session(queue, None), body.timeout)
+    response = encode(AcceptSessionResponse(session=SessionOut.from_lease(lease) if lease else None))
+    if lease is None:
+        return response
+
+    def undo() -> None:
+        with contextlib.suppress(QueueError):
+            broker.release_session(queue, lease.session_id, lease.lock_token)
+
+    return await _answer_or_undo(request, response, undo)
 
 
 async def session_receive(request: web.Request) -> web.Response:
@@ -262,10 +342,13 @@ async def session_receive(request: web.Request) -> web.Response:
     body = await parse(request, SessionReceiveRequest)
     broker = await _before(request, "session_receive", queue)
     token = body.session_token
-    found = await request.app[WAITER].wait_for(
-        queue, lambda: broker.session_receive(queue, session_id, token, body.max_messages), body.timeout
+    found = await _long_poll(
+        request, queue, lambda: broker.session_receive(queue, session_id, token, body.max_messages), body.timeout
     )
-    return _messages(found)
+    if not found:
+        return _messages(found)
+    undo = _give_back(broker, queue, found, delete=False)
+    return await _answer_or_undo(request, _messages(found, (broker, queue)), undo)
 
 
 async def renew_session_lock(request: web.Request) -> web.Response:

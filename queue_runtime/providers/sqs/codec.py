@@ -203,7 +203,7 @@ def received_message(
         group_id=group,
     )
     locked_until = datetime.fromtimestamp(deadline, UTC)
-    session_id = SessionId(session) if session else None
+    session_id = SessionId.delivered(session) if session else None
     receipt = ReceiptHandle(
         token=str(raw["ReceiptHandle"]),
         queue=info.name,
@@ -217,7 +217,7 @@ def received_message(
     at = meta.get("at")
     return ReceivedMessage(
         body=decode_body(lock.raw_body, meta.get("enc")),
-        message_id=MessageId(meta.get("id") or raw["MessageId"]),
+        message_id=MessageId.delivered(meta.get("id") or raw["MessageId"]),
         sequence_number=int(system.get("SequenceNumber", 0)),
         enqueued_time=datetime.fromtimestamp(int(system.get("SentTimestamp", 0)) / 1000, UTC),
         delivery_count=int(system.get("ApproximateReceiveCount", 1)),

@@ -335,7 +335,7 @@ class SqsProvider(_SqsQueues):
                 group = _group_of(found[0])
                 mine = [m for m in found if _group_of(m) == group]
                 await self._release([m for m in found if _group_of(m) != group], info.name)
-                return SqsSession(self, info, SessionId(found[0].session_id or group or "?"), mine)
+                return SqsSession(self, info, SessionId.delivered(found[0].session_id or group or "?"), mine)
             if wait == 0 or time.monotonic() >= deadline:
                 return None
 

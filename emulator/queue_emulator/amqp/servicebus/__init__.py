@@ -39,6 +39,7 @@ def create_servicebus_server(
     faults: FaultInjector | None = None,
     tls: ssl.SSLContext | None = None,
     tls_port: int = 5671,
+    handshake_timeout: float = 30.0,
 ) -> AmqpServer:
     """An AMQP server speaking Service Bus over ``broker``.
 
@@ -64,4 +65,5 @@ def create_servicebus_server(
     nodes = ServiceBusNodes(broker, waiter, CbsNode(verifier, entity_exists), faults)
     credentials = {rule.name: rule.key.get_secret_value() for rule in rules} if rules else None
     return AmqpServer(nodes, sasl=SaslPolicy(credentials), host=host, port=port,
-                      max_frame_size=max_frame_size, idle_timeout=idle_timeout, tls=tls, tls_port=tls_port)
+                      max_frame_size=max_frame_size, idle_timeout=idle_timeout, tls=tls, tls_port=tls_port,
+                      handshake_timeout=handshake_timeout)

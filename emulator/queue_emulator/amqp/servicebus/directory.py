@@ -147,7 +147,7 @@ class ServiceBusNodes:
                         outcomes=source.outcomes, capabilities=source.capabilities)
         ticks = DOTNET_EPOCH_TICKS + round((lease.locked_until + lock_clock_offset(self.broker)) * 10_000_000)
         node = QueueSource(self.broker, self.waiter, self.sessions, path, delete=delete, lease=lease,
-                           faults=self.faults)
+                           faults=self.faults, holder=connection)
         connection.attach_outgoing(session, attach, node, settled=delete, source=echoed,
                                    properties={LOCKED_UNTIL_UTC: Long(ticks)},
                                    max_message_size=self._max_delivery_size)

@@ -31,22 +31,26 @@ log = logging.getLogger("queue_emulator.amqp")
 
 
 class SessionRegistry:
-    """Session locks held by this server's receiver links: (path, session id) -> lock token.
+    """Session locks held by this server's receiver links: (path, session id) -> (lock token, holder).
 
-    Management requests name a session by id only; this finds the token that proves the lock."""
+    Management requests name a session by id only; this finds the token that proves the lock, and gives it only to
+    the holder (the connection whose receiver link took the lock), as on Service Bus: another connection cannot read
+    or write the session's state or renew its lock. The engine then checks the token."""
 
     def __init__(self) -> None:
-        self._held: dict[tuple[str, str], str] = {}
+        self._held: dict[tuple[str, str], tuple[str, object]] = {}
 
-    def hold(self, path: str, session_id: str, token: str) -> None:
-        self._held[(path.lower(), session_id)] = token
+    def hold(self, path: str, session_id: str, token: str, holder: object) -> None:
+        self._held[(path.lower(), session_id)] = (token, holder)
 
     def drop(self, path: str, session_id: str, token: str) -> None:
-        if self._held.get((path.lower(), session_id)) == token:
+        held = self._held.get((path.lower(), session_id))
+        if held is not None and held[0] == token:
             del self._held[(path.lower(), session_id)]
 
-    def token(self, path: str, session_id: str) -> str | None:
-        return self._held.get((path.lower(), session_id))
+    def token(self, path: str, session_id: str, requester: object) -> str | None:
+        held = self._held.get((path.lower(), session_id))
+        return held[0] if held is not None and held[1] is requester else None
 
 
 # ------------------------------------------------------------------------------------------------ $management
@@ -63,6 +67,7 @@ class ManagementNode:
     def __init__(self, broker: Broker, sessions: SessionRegistry) -> None:
         self.broker = broker
         self.sessions = sessions
+        self._requester: object = None  # the connection of the request being handled (handle() never awaits)
         self._operations: dict[str, Callable[[str, dict[str, Any]], tuple[int, Any]]] = {
             "com.microsoft:renew-lock": self._renew_lock,
             "com.microsoft:renew-session-lock": self._renew_session_lock,
@@ -90,8 +95,10 @@ class ManagementNode:
         operation, body = self._parse(request)
         return self._respond(path, request, lambda: before(operation, body), check_only=True)
 
-    def handle(self, path: str, request: AmqpMessage) -> AmqpMessage:
-        """Answer one request, failed or not, with a response carrying Service Bus's status code."""
+    def handle(self, path: str, request: AmqpMessage, requester: object = None) -> AmqpMessage:
+        """Answer one request, failed or not, with a response carrying Service Bus's status code. ``requester``
+        is the connection asking: session operations need the session lock that connection holds."""
+        self._requester = requester
         response = self._respond(path, request, None, check_only=False)
         assert response is not None
         return response
@@ -149,9 +156,9 @@ class ManagementNode:
     # -- helpers
 
     def _session_token(self, path: str, session_id: str) -> str:
-        token = self.sessions.token(path, session_id)
+        token = self.sessions.token(path, session_id, self._requester)
         if token is None:
-            raise SessionLockLostError(f"no receiver of this emulator holds the lock on session {session_id!r}")
+            raise SessionLockLostError(f"no receiver on this connection holds the lock on session {session_id!r}")
         return token
 
     @staticmethod

@@ -171,8 +171,9 @@ class ManagementTarget(_RequestTarget):
         if probe is not None:
             return probe  # refused or faulted: answered at once, nothing done
         if not fault:
-            return self.node.handle(self.path, request)
-        return self.faults.apply(fault[0], "management", link, lambda: self.node.handle(self.path, request),
+            return self.node.handle(self.path, request, requester=connection)
+        return self.faults.apply(fault[0], "management", link,
+                                 lambda: self.node.handle(self.path, request, requester=connection),
                                  lambda error: self.node.error_response(request, error))
 
 
@@ -213,6 +214,9 @@ class ReplySource:
         pass
 
 
+_UNENCODABLE = (TypeError, ValueError, OverflowError, OSError)  # AmqpEncodeError is a ValueError
+
+
 class QueueSource:
     """A receiver link on a queue, its dead-letter queue, or one session of a session queue.
 
@@ -230,6 +234,7 @@ class QueueSource:
         delete: bool,
         lease: SessionLease | None = None,
         faults: InjectedFaults | None = None,
+        holder: object = None,
     ) -> None:
         self.faults = faults or InjectedFaults(None)
         self.broker = broker
@@ -241,7 +246,7 @@ class QueueSource:
         self._pumping = False
         self._tag = 0
         if lease is not None:
-            registry.hold(path, lease.session_id, lease.lock_token)
+            registry.hold(path, lease.session_id, lease.lock_token, holder)
 
     # -- delivery
 
@@ -257,7 +262,15 @@ class QueueSource:
     def _send(self, link: OutgoingLink, messages: list[BrokerMessage]) -> None:
         offset = lock_clock_offset(self.broker)
         for message in messages:
-            payload = to_amqp(message, with_lock=not self.delete, lock_offset=offset, transfer=True).encode()
+            try:
+                payload = to_amqp(message, with_lock=not self.delete, lock_offset=offset, transfer=True).encode()
+            except _UNENCODABLE as exc:
+                # Stored by another front with a value AMQP cannot carry: set it aside (dead-lettered with the
+                # reason) and deliver the others, instead of breaking the link for every message behind it.
+                self.broker.set_aside_unencodable(
+                    self.path, message, f"the AMQP front cannot encode this message: {type(exc).__name__}: {exc}"
+                )
+                continue
             if self.delete or message.lock_token is None:
                 self._tag += 1
                 link.transfer(self._tag.to_bytes(8, "big"), payload, settled=True)
