@@ -247,9 +247,9 @@ async def test_reset_forgets_everything(http: Client) -> None:
         ("GET", "/v1/queues/nope", None, 404, "queue_not_found"),
         ("DELETE", "/v1/queues/nope", None, 404, "queue_not_found"),
         ("PUT", "/v1/queues/q", {}, 409, "queue_already_exists"),
-        ("PUT", "/v1/queues/bad.name", {}, 400, "validation_error"),
+        ("PUT", "/v1/queues/bad%25name", {}, 400, "validation_error"),
         ("PUT", "/v1/queues/-bad", {}, 400, "validation_error"),
-        ("PUT", "/v1/queues/" + "x" * 81, {}, 400, "validation_error"),
+        ("PUT", "/v1/queues/" + "x" * 261, {}, 400, "validation_error"),
         ("PUT", "/v1/queues/new", {"lock_duration": 0}, 400, "validation_error"),
         ("PUT", "/v1/queues/new", {"max_delivery_count": "ten"}, 400, "validation_error"),
         ("PUT", "/v1/queues/new", {"unknown_option": 1}, 400, "validation_error"),
@@ -319,7 +319,7 @@ def test_bad_entity_file_is_a_configuration_error(tmp_path: Path) -> None:
     from queue_runtime.errors import ConfigurationError
 
     bad = tmp_path / "bad.yaml"
-    for text in ("queues: 5", "queues:\n  - lock_duration: 1", "queues:\n  bad.name: {}", "queues: {q: {x: 1}}",
+    for text in ("queues: 5", "queues:\n  - lock_duration: 1", "queues:\n  bad name: {}", "queues: {q: {x: 1}}",
                  "[unclosed"):
         bad.write_text(text)
         with pytest.raises(ConfigurationError):
