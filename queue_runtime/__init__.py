@@ -3,6 +3,8 @@
 See README.md and docs/ for the tour. The public surface is what ``__all__`` lists.
 """
 
+import logging as _logging
+
 from ._client import QueueClient, QueueClientFactory, SessionClient
 from ._config import (
     AwsSqsConfig,
@@ -22,6 +24,10 @@ from ._queues import QueueOptions, QueueProperties, SessionSupport
 from ._resilience import CircuitBreaker, CircuitState
 from .errors import QueueError
 from .ports import Capabilities, QueueProvider, SessionProvider
+
+# A library never configures logging: its records go nowhere until the application adds a handler (every logger
+# of the library is a child of "queue_runtime").
+_logging.getLogger("queue_runtime").addHandler(_logging.NullHandler())
 
 __all__ = [
     "AwsSqsConfig",

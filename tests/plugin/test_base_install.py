@@ -119,3 +119,36 @@ def test_a_queue_option_names_the_extra(base_venv: Path, tmp_path: Path) -> None
     errors = [line for line in (result.stdout + result.stderr).splitlines() if line.startswith("ERROR:")]
     assert result.returncode == pytest.ExitCode.USAGE_ERROR and len(errors) == 1
     assert "'pytest' extra" in errors[0]
+
+
+METADATA_PROBE = """
+import json, logging
+from importlib import metadata
+import queue_runtime
+meta = metadata.metadata("queue-runtime")
+files = [str(f) for f in metadata.files("queue-runtime") or []]
+print(json.dumps({
+    "classifiers": meta.get_all("Classifier") or [],
+    "urls": meta.get_all("Project-URL") or [],
+    "keywords": meta.get("Keywords") or "",
+    "license_files": [f for f in files if f.endswith("LICENSE")],
+    "null_handler": any(isinstance(h, logging.NullHandler) for h in logging.getLogger("queue_runtime").handlers),
+    "requires": meta.get_all("Requires-Dist") or [],
+}))
+"""
+
+
+def test_the_wheel_carries_license_urls_classifiers_and_a_null_handler(base_venv: Path) -> None:
+    import json
+
+    found = json.loads(
+        subprocess.run([str(base_venv), "-c", METADATA_PROBE], capture_output=True, text=True, check=True).stdout
+    )
+    assert "License :: OSI Approved :: MIT License" in found["classifiers"]
+    assert any(c.startswith("Framework :: Pytest") for c in found["classifiers"])
+    assert {url.split(",")[0] for url in found["urls"]} >= {"Homepage", "Repository", "Changelog", "Issues"}
+    assert "pytest" in found["keywords"]
+    assert found["license_files"], "LICENSE is not in the wheel"
+    assert found["null_handler"]
+    pytest_extra = [r for r in found["requires"] if r.replace('"', "'").endswith("extra == 'pytest'")]
+    assert any(r.startswith("pytest-xdist") for r in pytest_extra), "the docs use -n: xdist must come with [pytest]"
