@@ -350,3 +350,40 @@ def poll_waiting(emulator: EmulatorThread) -> bool:
     listener = emulator.broker._listeners[0]
     waiter = getattr(listener, "__self__", None)
     return bool(waiter is not None and waiter._waiting)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("queues:\n  q: {}\n  q: {}\n", "line 3: 'q' is declared twice"),
+        ("queues:\n  - name: q\n  - name: q\n", "queue 'q' is declared twice"),
+        ("queues:\n  q: {lock_duration: 0}\n", "queue 'q': lock_duration: "),
+        ("queues: [unclosed", "is not valid YAML: line 1, column 18: expected ',' or ']'"),
+    ],
+)
+def test_entity_file_errors_speak_plainly(tmp_path: Path, text: str, expected: str) -> None:
+    from queue_runtime.errors import ConfigurationError
+
+    bad = tmp_path / "entities.yaml"
+    bad.write_text(text)
+    with pytest.raises(ConfigurationError) as info:
+        create_app(EmulatorSettings(entity_file=bad))
+    assert expected in info.value.message, info.value.message
+    assert "Value error" not in info.value.message and "<unicode string>" not in info.value.message
+
+
+def test_duplicate_names_in_a_json_entity_file_are_an_error(tmp_path: Path) -> None:
+    from queue_runtime.errors import ConfigurationError
+
+    bad = tmp_path / "entities.json"
+    bad.write_text('{"queues": {"q": {}, "q": {"requires_session": true}}}')
+    with pytest.raises(ConfigurationError, match="'q' is declared twice"):
+        create_app(EmulatorSettings(entity_file=bad))
+
+
+@pytest.mark.asyncio
+async def test_rest_validation_errors_speak_plainly(emu_http: Any) -> None:
+    answer = await emu_http.put("/v1/queues/new", json={"lock_duration": 0})
+    error = (await answer.json())["error"]
+    assert answer.status == 400 and "Value error" not in error["message"], error
+    assert "lock_duration" in error["message"]
