@@ -97,7 +97,7 @@ def test_config_from_environment() -> None:
     assert config.retry.max_attempts == 5 and config.retry.base_delay == timedelta(seconds=0.5)
     assert config.circuit_breaker.failure_threshold == 9 and config.default_timeout == timedelta(seconds=12)
     assert isinstance(QueueConfig.from_env({}).provider, InMemoryConfig)
-    with pytest.raises(ConfigurationError, match="max_attempts"):
+    with pytest.raises(ConfigurationError, match=r"QUEUE_RUNTIME_RETRY_MAX_ATTEMPTS=.zero.: Input should be"):
         QueueConfig.from_env({"QUEUE_RUNTIME_RETRY_MAX_ATTEMPTS": "zero"})
 
 
