@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import re
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -387,3 +388,38 @@ async def test_rest_validation_errors_speak_plainly(emu_http: Any) -> None:
     error = (await answer.json())["error"]
     assert answer.status == 400 and "Value error" not in error["message"], error
     assert "lock_duration" in error["message"]
+
+
+def _table_columns(page: str, body_id: str) -> list[bool]:
+    """Whether each header of the table whose body is ``body_id`` is a number column (class "num")."""
+    table = re.search(r"<thead>((?:(?!</thead>).)*)</thead>\s*<tbody id=\"" + body_id + '"', page, re.S)
+    assert table is not None, body_id
+    return ["num" in attrs for attrs in re.findall(r"<th([^>]*)>", table.group(1))]
+
+
+def _row_cells(page: str, array: str) -> list[bool]:
+    """Whether each cell the script pushes into ``array`` is a number cell."""
+    push = re.search(array + r"\.push\(\[(.*?)\]\);", page, re.S)
+    assert push is not None, array
+    return ['"num' in cell for cell in push.group(1).split("cell(")[1:]]
+
+
+@pytest.mark.asyncio
+async def test_dashboard_number_columns_sit_under_number_headers(http: Client) -> None:
+    page = await (await http.get("/")).text()
+    for body, array in (("queues", "queues"), ("sessions", "sessions"), ("deadletters", "dead")):
+        headers, cells = _table_columns(page, body), _row_cells(page, array)
+        assert len(headers) == len(cells) and headers == cells, (body, headers, cells)
+    assert "td.num, th.num { text-align: right" in page
+
+
+@pytest.mark.asyncio
+async def test_dashboard_says_how_many_dead_letters_it_does_not_show(http: Client) -> None:
+    for i in range(25):
+        await send(http, "q", f"m-{i}".encode())
+    for m in await receive(http, "q", 25):
+        await call(http, "POST", f"/v1/queues/q/locks/{m['lock_token']}/dead-letter", {"reason": "why"}, 204)
+    [queue] = (await call(http, "GET", "/v1/_control/overview"))["queues"]
+    assert len(queue["dead_letters"]) == 20 and queue["dead_letters_total"] == 25
+    page = await (await http.get("/")).text()
+    assert "q.dead_letters_total > q.dead_letters.length" in page and '"showing " +' in page
