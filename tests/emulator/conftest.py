@@ -55,5 +55,5 @@ async def emu_target(request: pytest.FixtureRequest) -> AsyncIterator[Target]:
 @pytest_asyncio.fixture
 async def emu_http() -> AsyncIterator[TestClient[aiohttp.web.Request, aiohttp.web.Application]]:
     """A fresh app (manual clock) served on loopback, with an aiohttp test client."""
-    async with TestClient(TestServer(create_app(EmulatorSettings(clock="manual")))) as client:
+    async with TestClient(TestServer(create_app(EmulatorSettings(clock="manual", amqp_port=0)))) as client:
         yield client
