@@ -3,6 +3,8 @@
 See README.md and docs/ for the tour. The public surface is what ``__all__`` lists.
 """
 
+import logging as _logging
+
 from ._client import QueueClient, QueueClientFactory, SessionClient
 from ._config import (
     AwsSqsConfig,
@@ -42,6 +44,10 @@ from ._session_keys import (
 )
 from .errors import QueueError
 from .ports import Capabilities, QueueProvider, SessionProvider
+
+# A library never configures logging: its records go nowhere until the application adds a handler (every logger
+# of the library is a child of "queue_runtime").
+_logging.getLogger("queue_runtime").addHandler(_logging.NullHandler())
 
 __all__ = [
     "AwsSqsConfig",

@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl, urlsplit
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, SerializationInfo, field_serializer, model_validator
 from pydantic import ValidationError as PydanticValidationError
 
+from ._validation import plain_errors
 from .errors import ConfigurationError
 
 __all__ = [
@@ -276,10 +277,30 @@ class QueueConfig(BaseModel):
             overrides["retry"] = retry
         if breaker:
             overrides["circuit_breaker"] = breaker
+        variables = {
+            ("retry", "max_attempts"): "RETRY_MAX_ATTEMPTS",
+            ("retry", "base_delay"): "RETRY_BASE_DELAY",
+            ("retry", "max_delay"): "RETRY_MAX_DELAY",
+            ("retry", "jitter"): "RETRY_JITTER",
+            ("circuit_breaker", "failure_threshold"): "CIRCUIT_FAILURE_THRESHOLD",
+            ("circuit_breaker", "recovery_time"): "CIRCUIT_RECOVERY_TIME",
+            ("default_timeout",): "TIMEOUT",
+        }
+
+        def variable(loc: tuple[Any, ...]) -> str:
+            for path, key in variables.items():
+                if loc[: len(path)] == path:
+                    return f"{prefix}{key}={get(key)!r}"
+            return f"{prefix}URL"  # everything else comes from the URL
+
         try:
             return cls.from_url(get("URL") or "memory://", **overrides)
+        except ConfigurationError as exc:
+            if isinstance(exc.__cause__, PydanticValidationError):
+                raise ConfigurationError(f"invalid environment: {plain_errors(exc.__cause__, variable)}") from exc
+            raise
         except PydanticValidationError as exc:
-            raise ConfigurationError(f"invalid {prefix}* settings: {_summary(exc)}") from exc
+            raise ConfigurationError(f"invalid environment: {plain_errors(exc, variable)}") from exc
 
 
 def _number_or_text(value: str) -> Any:
@@ -296,4 +317,4 @@ def _number_or_text(value: str) -> Any:
 
 def _summary(exc: PydanticValidationError) -> str:
     # pydantic's own text can echo input values; name the fields and the problem only.
-    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg']}" for e in exc.errors())
+    return plain_errors(exc)

@@ -1,11 +1,10 @@
 """Validated identifiers. Each is a ``str`` (usable anywhere a string is) that checked its value on creation.
 
-The rules are the intersection of what Azure Service Bus and Amazon SQS accept, so a name that works on one
-provider works on all of them:
-
-- ``QueueName``: 1-80 characters, ASCII letters, digits, ``-`` and ``_``, starting and ending with a letter or
-  digit (SQS: 80 characters of ``[A-Za-z0-9_-]``; Service Bus: letters, digits, ``.-_/``, start and end alphanumeric).
-  Providers may add their own suffix (SQS adds ``.fifo``) and check the full name again.
+- ``QueueName``: Azure Service Bus' entity rule, the widest any provider accepts (1-260 characters of letters,
+  digits, ``.``, ``-``, ``_``, ``/`` between segments; starting and ending with a letter or digit). Each provider
+  then refuses what its own backend refuses, saying which rule and why: the engine (in-memory, emulator) refuses
+  ``/``, SQS refuses ``.`` and ``/`` and more than 80 characters (see ``queue_runtime.broker.naming``). A name of
+  ``[A-Za-z0-9_-]``, at most 75 characters, works everywhere.
 - ``SessionId`` and ``MessageId``: 1-128 printable ASCII characters without spaces (SQS MessageGroupId and
   MessageDeduplicationId rules; Service Bus allows 128 characters of anything).
 
@@ -28,7 +27,6 @@ from .errors import ValidationError
 
 __all__ = ["MessageId", "QueueName", "SessionId"]
 
-_QUEUE_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9_-]*[A-Za-z0-9])?")
 _PRINTABLE_NO_SPACE = re.compile(r"[\x21-\x7e]+")
 
 
@@ -65,23 +63,18 @@ class _ValidatedStr(str):
 
 
 class QueueName(_ValidatedStr):
-    """A queue name that every provider accepts."""
+    """A queue name Azure Service Bus accepts; each provider checks its own rule on top."""
 
     _field = "queue_name"
-    MAX_LENGTH = 80
+    MAX_LENGTH = 260
 
     @classmethod
     def _check(cls, value: str) -> None:
-        if not value:
-            raise ValidationError(cls._field, "must not be empty")
-        if len(value) > cls.MAX_LENGTH:
-            raise ValidationError(cls._field, f"must be at most {cls.MAX_LENGTH} characters, got {len(value)}")
-        if not _QUEUE_NAME.fullmatch(value):
-            raise ValidationError(
-                cls._field,
-                f"{value!r} may contain only ASCII letters, digits, '-' and '_', "
-                "and must start and end with a letter or digit",
-            )
+        from .broker.naming import servicebus_name_problem  # here: the broker package imports this module
+
+        problem = servicebus_name_problem(value)
+        if problem is not None:
+            raise ValidationError(cls._field, problem)
 
 
 class _PrintableId(_ValidatedStr):

@@ -3,8 +3,12 @@
 - The handler returns normally: the message is completed.
 - The handler raises :class:`DeadLetter` (or ``MessageDecodeError``): the message is dead-lettered at once with the
   reason and description given.
-- The handler raises anything else: the message is abandoned, so it comes back with ``delivery_count + 1`` and the
-  broker dead-letters it after the queue's ``max_delivery_count`` (``MaxDeliveryCountExceeded``).
+- The handler raises anything else: the failure is logged at WARNING with its traceback and the message is
+  abandoned, so it comes back with ``delivery_count + 1``. On its last delivery (``delivery_count`` reached the
+  queue's ``max_delivery_count``) the processor dead-letters it itself, with reason ``MaxDeliveryCountExceeded`` (the
+  broker's) and the last failure (type and message, truncated) as the description, so whoever reads the dead-letter
+  queue knows why the message died.
+- ``stop()`` (or leaving ``async with``) is prompt: idle receives are given up at once, handlers in flight finish.
 - While the handler runs, the message lock (or the session lock) is renewed before it runs out.
 - On a session queue each worker accepts the next available session and handles its messages one at a time, in
   order, until the session stays empty for ``session_idle_timeout``; different sessions run in parallel.
@@ -25,19 +29,31 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import Self
+from typing import Self, TypeVar
 
 from ._client import QueueClient, SessionClient
 from ._identifiers import SessionId
 from ._messages import ReceivedMessage
 from ._session_keys import NoOrderingStrategy, SessionKeyStrategy
-from .errors import MessageDecodeError, MessageLockLostError, QueueError, SessionLockLostError, ValidationError
+from .errors import (
+    ConfigurationError,
+    MessageDecodeError,
+    MessageLockLostError,
+    QueueError,
+    SessionLockLostError,
+    UnsupportedOperationError,
+    ValidationError,
+)
 
 __all__ = ["DeadLetter", "ProcessorOptions", "QueueProcessor"]
 
 logger = logging.getLogger("queue_runtime.processor")
 
 Handler = Callable[[ReceivedMessage], Awaitable[None]]
+T = TypeVar("T")
+
+MAX_DELIVERY_REASON = "MaxDeliveryCountExceeded"  # the broker's own reason, so tools see one reason for both
+DESCRIPTION_LIMIT = 1024
 
 
 class DeadLetter(Exception):
@@ -65,16 +81,22 @@ class DeadLetter(Exception):
 
 @dataclass(frozen=True)
 class ProcessorOptions:
-    """How a :class:`QueueProcessor` works.
+    """How a :class:`QueueProcessor` runs (docs/getting-started.md#processing-a-queue).
 
-    ``max_session_duration`` and ``max_messages_per_session`` (the seed's session lifecycle limits; ``None`` for
-    no limit) make a worker let go of a session; ``session_idle_timeout`` is the third limit, the idle time.
-    ``session_keys`` orders messages of a queue without sessions inside the processor (the client's strategy
-    when not given).
+    - ``max_concurrency``: workers, i.e. messages (or sessions) handled at the same time.
+    - ``sessions``: ``True``/``False`` for a session queue or not; ``None`` asks the queue (``get_queue``), which a
+      provider without ``get_queue`` but with sessions cannot answer: set it there.
+    - ``receive_timeout``: how long one receive (or session accept) waits before the worker asks again.
+    - ``session_idle_timeout``: a worker releases its session after it stayed empty this long.
+    - ``renew_locks``: renew the message (or session) lock while the handler runs.
+    - ``max_session_duration`` and ``max_messages_per_session`` (the seed's session lifecycle limits; ``None`` for
+      no limit) make a worker let go of a session; ``session_idle_timeout`` is the third limit, the idle time.
+    - ``session_keys`` orders messages of a queue without sessions inside the processor (the client's strategy
+      when not given).
     """
 
     max_concurrency: int = 1
-    sessions: bool | None = None  # None: ask the queue (requires_session)
+    sessions: bool | None = None
     receive_timeout: timedelta = timedelta(seconds=1)
     session_idle_timeout: timedelta = timedelta(seconds=1)
     renew_locks: bool = True
@@ -98,6 +120,13 @@ class ProcessorOptions:
 
 
 class QueueProcessor:
+    """Run ``handler`` over ``queue`` until stopped.
+
+    Counters (messages, since start): ``completed`` (handler returned), ``abandoned`` (handler failed and the
+    message goes back for another delivery), ``dead_lettered`` (by :class:`DeadLetter`, by ``MessageDecodeError``
+    or after the last allowed delivery failed, on the processor's or the broker's side).
+    """
+
     def __init__(
         self, client: QueueClient, queue: str, handler: Handler, options: ProcessorOptions | None = None
     ) -> None:
@@ -112,6 +141,7 @@ class QueueProcessor:
         self.dead_lettered = 0
         self.sessions_released_at_limit = 0
         self._monotonic = time.monotonic
+        self._max_delivery_count: int | None = None
 
     @property
     def session_keys(self) -> SessionKeyStrategy | None:
@@ -120,8 +150,23 @@ class QueueProcessor:
 
     async def start(self) -> None:
         sessions = self.options.sessions
-        if sessions is None:
-            sessions = (await self.client.get_queue(self.queue)).options.requires_session
+        try:
+            properties = await self.client.get_queue(self.queue)
+        except UnsupportedOperationError:
+            # get_queue is optional for an adapter: without it the broker alone dead-letters after the last
+            # delivery (its generic description), and only a provider with sessions needs to be told which kind
+            # of queue this is.
+            if sessions is None and self.client.capabilities.supports("sessions"):
+                raise ConfigurationError(
+                    f"QueueProcessor: provider {self.client.capabilities.provider!r} cannot read queue properties "
+                    f"(no get_queue), so it cannot tell whether {self.queue!r} requires sessions: pass "
+                    "ProcessorOptions(sessions=True) or ProcessorOptions(sessions=False)"
+                ) from None
+            sessions = bool(sessions)
+        else:
+            self._max_delivery_count = properties.options.max_delivery_count
+            if sessions is None:
+                sessions = properties.options.requires_session
         if sessions:
             workers = [self._session_worker for _ in range(self.options.max_concurrency)]
         elif self.session_keys is not None:
@@ -148,9 +193,25 @@ class QueueProcessor:
     ) -> None:
         await self.stop()
 
+    async def _unless_stopped(self, waiting: Awaitable[T | None]) -> T | None:
+        """Await an idle receive or accept, giving it up as soon as ``stop()`` is called. What arrived just
+        before the stop is still returned (and handled), so nothing is left locked."""
+        task = asyncio.ensure_future(waiting)
+        stopped = asyncio.ensure_future(self._stopping.wait())
+        try:
+            await asyncio.wait((task, stopped), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopped.cancel()
+            if not task.done():
+                task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        if task.cancelled():
+            return None
+        return task.result()
+
     async def _worker(self) -> None:
         while not self._stopping.is_set():
-            message = await self.client.receive_message(self.queue, self.options.receive_timeout)
+            message = await self._unless_stopped(self.client.receive_message(self.queue, self.options.receive_timeout))
             if message is not None:
                 await self._handle(message, None)
 
@@ -165,7 +226,9 @@ class QueueProcessor:
             while not self._stopping.is_set():
                 await slots.acquire()
                 try:
-                    message = await self.client.receive_message(self.queue, self.options.receive_timeout)
+                    message = await self._unless_stopped(
+                        self.client.receive_message(self.queue, self.options.receive_timeout)
+                    )
                 except BaseException:
                     slots.release()
                     raise
@@ -215,7 +278,9 @@ class QueueProcessor:
         while not self._stopping.is_set():
             session, handover = handover, None
             if session is None:
-                session = await self.client.try_accept_session(self.queue, None, self.options.receive_timeout)
+                session = await self._unless_stopped(
+                    self.client.try_accept_session(self.queue, None, self.options.receive_timeout)
+                )
             if session is None:
                 continue
             started, handled = self._monotonic(), 0
@@ -224,7 +289,7 @@ class QueueProcessor:
                     if self._limit_reached(started, handled):
                         handover = await self._next_session(session)
                         break
-                    message = await session.receive_message(self.options.session_idle_timeout)
+                    message = await self._unless_stopped(session.receive_message(self.options.session_idle_timeout))
                     if message is None:
                         break
                     await self._handle(message, session)
@@ -264,15 +329,28 @@ class QueueProcessor:
             await self._settle(settle.dead_letter_message(message, "MessageDecodeError", description))
             self.dead_lettered += 1
         except Exception as exc:
-            logger.info(
-                "handler failed on message %s (delivery %d): %s",
+            last = self._max_delivery_count is not None and message.delivery_count >= self._max_delivery_count
+            logger.warning(
+                "handler failed on message %s (delivery %d of %s)%s: %s",
                 message.message_id,
                 message.delivery_count,
-                type(exc).__name__,
+                self._max_delivery_count or "?",
+                ", dead-lettering it" if last else "",
+                _failure(exc),
+                exc_info=exc,
                 extra={"queue_name": self.queue, "message_id": message.message_id},
             )
-            await self._settle(settle.abandon_message(message))
-            self.abandoned += 1
+            if last and self.client.capabilities.dead_letter:
+                # "[KeyError] handler failed on delivery 3: 'customer_id'": the type in brackets, as every
+                # description this processor writes, so DeadLetterManager.summary() can count by error type.
+                description = f"[{type(exc).__name__}] handler failed on delivery {message.delivery_count}"
+                text = " ".join(str(exc).split())
+                description += f": {text}" if text else ""
+                await self._settle(settle.dead_letter_message(message, MAX_DELIVERY_REASON, _truncate(description)))
+                self.dead_lettered += 1
+            else:
+                await self._settle(settle.abandon_message(message))
+                self.abandoned += 1
         else:
             await self._settle(settle.complete_message(message))
             self.completed += 1
@@ -301,3 +379,13 @@ class QueueProcessor:
             except QueueError as exc:
                 logger.info("stopped renewing the lock of message %s: %s", message.message_id, exc.code)
                 return
+
+
+def _failure(exc: BaseException) -> str:
+    """``KeyError: 'customer_id'``: the type and the message, on one line."""
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _truncate(text: str, limit: int = DESCRIPTION_LIMIT) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -9,18 +9,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import logging.handlers
 import os
 import signal
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from pydantic import ValidationError as PydanticValidationError
 
+from queue_runtime._validation import plain_errors
 from queue_runtime.errors import ConfigurationError
 
 from . import __version__
 from .server import start_server
-from .settings import EmulatorSettings
+from .settings import ENV_PREFIX, EmulatorSettings
 
 __all__ = ["build_parser", "main", "settings_from"]
 
@@ -69,15 +71,63 @@ def build_parser() -> argparse.ArgumentParser:
 def settings_from(argv: Sequence[str] | None, environ: Mapping[str, str]) -> EmulatorSettings:
     parser = build_parser()
     args = parser.parse_args(argv)
+    flags = vars(args)
+
+    def source(loc: tuple[object, ...]) -> str:
+        """The flag or the environment variable a bad value came from, as the user wrote it."""
+        field = str(loc[0]) if loc else ""
+        if flags.get(field) is not None:
+            return "--" + field.replace("_", "-")
+        variable = ENV_PREFIX + field.upper()
+        if not field:
+            return "settings"
+        return variable if "key" in field else f"{variable}={environ.get(variable)!r}"  # never echo a key
+
     try:
-        return EmulatorSettings.resolve(vars(args), environ)
+        return EmulatorSettings.resolve(flags, environ)
     except PydanticValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        parser.error(problems)  # exits with status 2
+        parser.error(plain_errors(exc, source))  # exits with status 2
 
 
-async def serve(settings: EmulatorSettings) -> None:
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+# Loggers that print credentials at DEBUG (botocore logs request headers with AWS session tokens, and its event
+# hooks with the parameters): our debug level never reaches them.
+QUIET_LOGGERS = ("botocore", "aiobotocore", "boto3", "urllib3")
+
+
+def configure_logging(level: str) -> Callable[[], None]:
+    """The one log format, on stderr. Records are held until the returned ``release()`` is called, so that the
+    banner's ``queue-emulator listening on ...`` is the first line even when stderr is merged into stdout (docker
+    logs, CI, ``subprocess`` with ``stderr=STDOUT``)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    held = logging.handlers.MemoryHandler(capacity=100_000, flushLevel=logging.CRITICAL + 1, target=handler)
+    root = logging.getLogger()
+    root.setLevel(level.upper())
+    root.addHandler(held)
+    for name in QUIET_LOGGERS:
+        quiet = logging.getLogger(name)
+        if quiet.level == logging.NOTSET or quiet.level < logging.INFO:
+            quiet.setLevel(logging.INFO)
+
+    def release() -> None:
+        if held in root.handlers:
+            root.removeHandler(held)
+            root.addHandler(handler)
+            held.flush()
+            held.close()
+
+    return release
+
+
+async def serve(settings: EmulatorSettings, release_logs: Callable[[], None] = lambda: None) -> None:
     server = await start_server(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):  # before the banner: whoever reads it may stop us at once
+        loop.add_signal_handler(signum, stop.set)
     print(f"queue-emulator listening on {server.url}", flush=True)
     print(f"  REST API   {server.url}/v1  (OpenAPI: {server.url}/v1/openapi.json)", flush=True)
     print(f"  dashboard  {server.url}/", flush=True)
@@ -92,37 +142,20 @@ async def serve(settings: EmulatorSettings) -> None:
         print(f"  AMQP TLS   amqps://{settings.host}:{server.amqps_port} (certificate signed by the CA below)",
               flush=True)
         print(f"  CA bundle  {server.ca_path}", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
+    release_logs()  # what was logged while starting comes after the banner
     try:
         await stop.wait()
     finally:
         log.info("shutting down: finishing in-flight requests")
         await server.stop()
-    print("queue-emulator stopped", flush=True)
-
-
-# Loggers that print credentials at DEBUG (botocore logs request headers with AWS session tokens, and its event
-# hooks with the parameters): our debug level never reaches them.
-QUIET_LOGGERS = ("botocore", "aiobotocore", "boto3", "urllib3")
-
-
-def configure_logging(level: str) -> None:
-    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        stream=sys.stderr)
-    for name in QUIET_LOGGERS:
-        quiet = logging.getLogger(name)
-        if quiet.level == logging.NOTSET or quiet.level < logging.INFO:
-            quiet.setLevel(logging.INFO)
+    log.info("stopped")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     settings = settings_from(argv, os.environ)
-    configure_logging(settings.log_level)
+    release_logs = configure_logging(settings.log_level)
     try:
-        asyncio.run(serve(settings))
+        asyncio.run(serve(settings, release_logs))
     except ConfigurationError as exc:
         print(f"queue-emulator: {exc.message}", file=sys.stderr, flush=True)
         return 2
@@ -130,4 +163,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"queue-emulator: cannot listen on {settings.host} (HTTP port {settings.port}, AMQP port "
               f"{settings.amqp_port if settings.amqp else 'off'}): {exc.strerror}", file=sys.stderr, flush=True)
         return 1
+    finally:
+        release_logs()
     return 0

@@ -31,8 +31,10 @@ import yaml
 from pydantic import SecretStr
 from pydantic import ValidationError as PydanticValidationError
 
-from queue_runtime import QueueName, QueueOptions
+from queue_runtime import QueueOptions
+from queue_runtime._validation import plain_errors
 from queue_runtime.broker import Broker
+from queue_runtime.broker.naming import check_queue_name
 from queue_runtime.errors import ConfigurationError, QueueError
 
 from .sas import RIGHTS, SasRule
@@ -58,11 +60,51 @@ def load_entity_file(path: Path | None) -> EntityDeclarations:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigurationError(f"cannot read entity file {str(path)!r}: {exc.strerror}") from exc
+    source = str(path)
     try:
-        data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise ConfigurationError(f"entity file {str(path)!r} is not valid {path.suffix or 'YAML'}: {exc}") from exc
-    return parse_entities(data, source=str(path))
+        if path.suffix.lower() == ".json":
+            data = json.loads(text, object_pairs_hook=_no_duplicates)
+        else:
+            data = yaml.load(text, Loader=_StrictLoader)
+    except _Duplicate as exc:
+        raise ConfigurationError(f"entity file {source!r}: {exc}") from exc
+    except json.JSONDecodeError as exc:
+        raise ConfigurationError(
+            f"entity file {source!r} is not valid JSON: line {exc.lineno}, column {exc.colno}: {exc.msg}"
+        ) from exc
+    except yaml.MarkedYAMLError as exc:
+        where = f"line {exc.problem_mark.line + 1}, column {exc.problem_mark.column + 1}: " if exc.problem_mark else ""
+        raise ConfigurationError(f"entity file {source!r} is not valid YAML: {where}{exc.problem}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigurationError(f"entity file {source!r} is not valid YAML: {exc}") from exc
+    return parse_entities(data, source=f"entity file {source!r}")
+
+
+class _Duplicate(Exception):
+    """A key given twice in one mapping of the file."""
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:
+            raise _Duplicate(f"{key!r} is declared twice")
+        found[key] = value
+    return found
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """``yaml.safe_load`` keeps the last of two equal keys; an entity file must not say one queue twice."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                line = key_node.start_mark.line + 1
+                raise _Duplicate(f"line {line}: {key!r} is declared twice")
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
 def parse_entities(data: Any, *, source: str = "entities") -> EntityDeclarations:
@@ -85,14 +127,15 @@ def parse_entities(data: Any, *, source: str = "entities") -> EntityDeclarations
         raise ConfigurationError(f"{source}: 'queues' must be a list or a mapping")
     queues: dict[str, QueueOptions] = {}
     for name, options in items:
+        if str(name) in queues:
+            raise ConfigurationError(f"{source}: queue {str(name)!r} is declared twice")
         try:
-            checked = QueueName(str(name))
-            queues[checked] = QueueOptions.model_validate(options or {})
+            check_queue_name(str(name))  # the engine's one rule, as for every other way a queue is made
+            queues[str(name)] = QueueOptions.model_validate(options or {})
         except QueueError as exc:
-            raise ConfigurationError(f"{source}: queue {name!r}: {exc.message}") from exc
+            raise ConfigurationError(f"{source}: queue {str(name)!r}: {exc.message}") from exc
         except PydanticValidationError as exc:
-            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-            raise ConfigurationError(f"{source}: queue {name!r}: {problems}") from exc
+            raise ConfigurationError(f"{source}: queue {str(name)!r}: {plain_errors(exc)}") from exc
     return EntityDeclarations(queues, _rules(data.get("authorization_rules") or [], source))
 
 

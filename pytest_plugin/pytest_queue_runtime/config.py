@@ -3,7 +3,9 @@ else its default, read once into a frozen :class:`QueueRuntimeConfig`.
 
 Every option is declared twice with one help text (pytest-postgresql's convention): ``--queue-x`` on the
 command line and ``queue_x`` in ``[pytest]``/``[tool.pytest.ini_options]``.
-The environment variable is ``QUEUE_X``.
+The environment variable is ``PYTEST_QUEUE_X``: the plugin's own names, apart from the emulator's
+``QUEUE_EMULATOR_*`` and the library's ``QUEUE_RUNTIME_*`` (a dev emulator's ``QUEUE_EMULATOR_CLOCK`` never
+changes the emulators the plugin starts).
 A wrong value stops the run before collection with one line that says what is allowed.
 """
 
@@ -11,7 +13,8 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Literal
 
 import pytest
@@ -22,6 +25,7 @@ __all__ = [
     "Option",
     "QueueRuntimeConfig",
     "add_options",
+    "explicit_settings",
     "get_config",
     "read_config",
 ]
@@ -44,7 +48,7 @@ class Option:
 
     @property
     def env(self) -> str:
-        return self.dest.upper()
+        return "PYTEST_" + self.dest.upper()
 
 
 OPTIONS: tuple[Option, ...] = (
@@ -121,6 +125,12 @@ class QueueRuntimeConfig:
     sqs_region: str
     servicebus_connection_string: str | None
     conformance_report: str | None
+    sources: Mapping[str, str] = field(default_factory=dict)
+
+    def source(self, dest: str) -> str | None:
+        """Where an explicit setting came from (``--queue-x=v``, ``ini queue_x = v``, ``PYTEST_QUEUE_X=v``);
+        None for a default."""
+        return self.sources.get(dest)
 
     @property
     def emulator_url(self) -> str | None:
@@ -136,16 +146,32 @@ def add_options(parser: pytest.Parser) -> None:
         parser.addini(option.dest, text, default="")
 
 
-def _raw(config: pytest.Config, option: Option) -> str:
-    """CLI, then ini, then the environment, then the default."""
+def _raw(config: pytest.Config, option: Option) -> tuple[str, str | None]:
+    """CLI, then ini, then the environment, then the default; with where an explicit value came from.
+
+    An option given empty on the command line (``--queue-provider=``) is an explicit empty value, not "unset"."""
     cli = config.getoption(option.dest, default=None)
-    if cli not in (None, ""):
-        return str(cli).strip()
+    if cli is not None:
+        value = str(cli).strip()
+        return value, f"{option.flag}={value}"
     ini = config.getini(option.dest)
     if isinstance(ini, str) and ini.strip():
-        return ini.strip()
+        return ini.strip(), f"ini {option.dest} = {ini.strip()}"
     env = os.environ.get(option.env, "").strip()
-    return env or option.default
+    if env:
+        return env, f"{option.env}={env}"
+    return option.default, None
+
+
+def explicit_settings(config: pytest.Config) -> list[str]:
+    """The plugin options set on the command line or in the ini file (not the environment, not defaults)."""
+    found = []
+    for option in OPTIONS:
+        if config.getoption(option.dest, default=None) is not None:
+            found.append(option.flag)
+        elif str(config.getini(option.dest) or "").strip():
+            found.append(option.dest)
+    return found
 
 
 def _check_provider(name: str, registered: list[str]) -> None:
@@ -161,10 +187,18 @@ def read_config(config: pytest.Config) -> QueueRuntimeConfig:
     """Read and check every option. Raises ``pytest.UsageError`` (one line) for a wrong value."""
     from queue_runtime.providers import registered_names
 
-    values = {option.dest: _raw(config, option) for option in OPTIONS}
-    providers = tuple(dict.fromkeys(p.strip() for p in values["queue_provider"].split(",") if p.strip()))
-    if not providers:
-        raise pytest.UsageError("--queue-provider: empty; allowed: " + ", ".join(BUILTIN_PROVIDERS))
+    raw = {option.dest: _raw(config, option) for option in OPTIONS}
+    values = {dest: value for dest, (value, _) in raw.items()}
+    sources = {dest: where for dest, (_, where) in raw.items() if where is not None}
+    parts = [p.strip() for p in values["queue_provider"].split(",") if p.strip()]
+    if not parts:
+        where = sources.get("queue_provider", "--queue-provider")
+        raise pytest.UsageError(
+            f"--queue-provider: an empty provider name ({where!r}); allowed: "
+            + ", ".join(BUILTIN_PROVIDERS)
+            + ", a registered name or package.module:factory"
+        )
+    providers = tuple(dict.fromkeys(parts))
     registered = registered_names()
     for name in providers:
         _check_provider(name, registered)
@@ -190,6 +224,7 @@ def read_config(config: pytest.Config) -> QueueRuntimeConfig:
         sqs_region=values["queue_sqs_region"],
         servicebus_connection_string=connection,
         conformance_report=values["queue_conformance_report"] or None,
+        sources=sources,
     )
 
 

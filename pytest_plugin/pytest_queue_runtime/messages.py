@@ -7,11 +7,12 @@ import json
 import zlib
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
-
-from faker import Faker
+from typing import TYPE_CHECKING, Any
 
 from queue_runtime import Message, SessionId
+
+if TYPE_CHECKING:
+    from faker import Faker
 
 __all__ = ["QueueMessageFactory"]
 
@@ -29,7 +30,11 @@ _EVENT_TYPES = (
 class QueueMessageFactory:
     """Build :class:`queue_runtime.Message` objects with plausible content."""
 
+    faker: Faker
+
     def __init__(self, seed: int | str = 0, locale: str = "en_US") -> None:
+        from faker import Faker  # the 'pytest' extra; imported here so the plugin loads without it
+
         self.faker = Faker(locale)
         numeric = seed if isinstance(seed, int) else zlib.crc32(seed.encode())
         self.faker.seed_instance(numeric)

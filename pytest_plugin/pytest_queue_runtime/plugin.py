@@ -13,7 +13,8 @@ import pytest
 from queue_runtime.errors import ConfigurationError
 
 from . import factories
-from .config import BUILTIN_PROVIDERS, QueueRuntimeConfig, add_options, get_config
+from .config import BUILTIN_PROVIDERS, QueueRuntimeConfig, add_options, explicit_settings, get_config
+from .factories._signature import MISSING_EXTRA, missing_modules
 from .factories.client import missing_capability_reason
 from .messages import QueueMessageFactory
 from .report import DECLARED_KEY, PROVIDER_KEY, REQUIRED_KEY, UNDECLARED_KEY, ConformanceRecorder
@@ -39,6 +40,9 @@ def pytest_configure(config: pytest.Config) -> None:
     for line in _MARKERS:
         config.addinivalue_line("markers", line)
     settings = get_config(config)  # a wrong value stops the run here, before collection
+    missing = missing_modules()
+    if missing and explicit_settings(config):
+        raise pytest.UsageError(MISSING_EXTRA.format(missing=", ".join(missing)))
     from queue_runtime.providers import load_factory
 
     for name in settings.providers:
@@ -53,6 +57,8 @@ def pytest_configure(config: pytest.Config) -> None:
         problem = docker_problem()  # one line now, rather than an error in every test's setup
         if problem is not None:
             raise pytest.UsageError(f"--queue-emulator=docker: {problem}")
+    if not missing:  # without the extra no queue test can run; the line above or below says so
+        _preflight(settings)
     config.stash[_REPORTING] = settings.conformance_report is not None
     if settings.conformance_report and not hasattr(config, "workerinput"):
         config.pluginmanager.register(
@@ -64,6 +70,94 @@ def _uses_emulator(settings: QueueRuntimeConfig) -> bool:
     return "emulator" in settings.providers or (
         "servicebus" in settings.providers and settings.servicebus_connection_string is None
     )
+# What each provider needs installed (module, extra), checked before collection so a missing piece is one line
+# instead of a traceback per test.
+_NEEDS: dict[str, tuple[tuple[str, str], ...]] = {
+    "emulator": (("aiohttp", "emulator"), ("orjson", "emulator")),
+    "sqs": (("aiobotocore", "sqs"),),
+    "sqs-fifo": (("aiobotocore", "sqs"),),
+    "servicebus": (("azure.servicebus", "servicebus"), ("aiohttp", "emulator")),
+    "azure": (("azure.servicebus", "servicebus"), ("azure.identity", "servicebus")),
+}
+
+
+def _importable(module: str) -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:  # the parent package is missing
+        return False
+
+
+def _preflight(settings: QueueRuntimeConfig) -> None:
+    """One clear line, before collection, for what the chosen providers need but this environment lacks."""
+    for name in settings.providers:
+        for module, extra in _NEEDS.get(name, ()):
+            if not _importable(module):
+                raise pytest.UsageError(
+                    f"--queue-provider={name} needs {module}, which is not installed: "
+                    f"install queue-runtime with the '{extra}' extra (queue-runtime[{extra}])"
+                )
+        if name in ("sqs", "sqs-fifo") and settings.sqs_endpoint is None and not _importable("moto"):
+            raise pytest.UsageError(
+                f"--queue-provider={name} without --queue-sqs-endpoint starts moto's server, but moto is not "
+                "installed: pip install \"moto[server]\", or give the endpoint of a running SQS "
+                "(--queue-sqs-endpoint=http://127.0.0.1:4566)"
+            )
+    uses_emulator = any(
+        name == "emulator" or (name == "servicebus" and settings.servicebus_connection_string is None)
+        for name in settings.providers
+    )
+    if not uses_emulator:
+        return
+    url = settings.emulator_url
+    if url is None:
+        if settings.emulator == "inprocess" and not _importable("queue_emulator.runner"):
+            raise pytest.UsageError(
+                "--queue-emulator=inprocess needs the emulator: install queue-runtime with the 'emulator' extra "
+                "(queue-runtime[emulator]), or give the URL of a running emulator (--queue-emulator=http://...)"
+            )
+        return
+    import json
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"{url}/v1/info", timeout=5) as answer:
+            json.loads(answer.read())
+    except (OSError, ValueError) as exc:
+        reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+        raise pytest.UsageError(
+            f"--queue-emulator={url}: no emulator answers there ({reason}); start one "
+            "(python -m queue_emulator) or use --queue-emulator=inprocess"
+        ) from exc
+
+
+_QUEUE_FIXTURES = {
+    "pytest_asyncio": {
+        "queue_client",
+        "queue_client_factory",
+        "queue_name",
+        "queue_name_factory",
+        "session_queue_name",
+        "queue_clock",
+        "queue_faults",
+    },
+    "faker": {"queue_message_factory"},
+}
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Without the ``pytest`` extra the plugin stays silent, until a collected test asks for a queue fixture:
+    then one line says which extra to install (instead of one error per test)."""
+    missing = missing_modules()
+    if not missing:
+        return
+    needed = set().union(*(_QUEUE_FIXTURES[module] for module in missing))
+    for item in items:
+        if needed & set(getattr(item, "fixturenames", ())):
+            raise pytest.UsageError(MISSING_EXTRA.format(missing=", ".join(missing)))
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -139,7 +233,7 @@ def _queue_runtime_requirements(request: pytest.FixtureRequest) -> None:
     if request.config.stash.get(_REPORTING, False):
         node.stash[_UNDECLARED] = missing  # run it anyway: a pass is a conformance mismatch
         return
-    pytest.skip(missing_capability_reason(missing[0], capabilities.provider) + _more(missing))
+    pytest.skip(missing_capability_reason(missing[0], target.name) + _more(missing))
 
 
 def _more(missing: list[str]) -> str:

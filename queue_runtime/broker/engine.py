@@ -23,6 +23,7 @@ from ..errors import (
 )
 from .clock import Clock, SystemClock
 from .entity import DEAD_LETTER_SUFFIX, QueueEntity
+from .naming import check_queue_name
 from .records import BrokerMessage, MessageState, SessionLease, SessionSnapshot
 
 __all__ = ["Broker", "BrokerLimits", "dead_letter_path"]
@@ -77,8 +78,7 @@ class Broker:
     # ------------------------------------------------------------------ entities
 
     def create_queue(self, name: str, options: QueueOptions | None = None) -> QueueProperties:
-        if DEAD_LETTER_SUFFIX.lower() in name.lower() or not name:
-            raise ValidationError("queue_name", f"{name!r} is not a valid queue name")
+        check_queue_name(name)  # the one naming rule of every front (REST, AMQP auto-create, entity file)
         if name in self._queues:
             raise QueueAlreadyExistsError(name)
         if len(self._queues) >= self.limits.max_queues:

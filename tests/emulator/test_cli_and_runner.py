@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -143,3 +144,38 @@ def test_debug_logging_never_turns_on_loggers_that_print_credentials() -> None:
             root.addHandler(handler)
         for name, level in saved[2].items():
             logging.getLogger(name).setLevel(level)
+def test_a_bad_environment_value_names_the_variable(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        settings_from([], {"QUEUE_EMULATOR_MAX_QUEUES": "zero"})
+    assert "QUEUE_EMULATOR_MAX_QUEUES='zero': Input should be a valid integer" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        settings_from(["--max-queues", "0"], {"QUEUE_EMULATOR_MAX_QUEUES": "5"})
+    assert "error: --max-queues: Input should be greater than or equal to 1" in capsys.readouterr().err
+    from queue_runtime.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="QUEUE_RUNTIME_RETRY_MAX_ATTEMPTS='lots': Input should be"):
+        QueueConfig.from_env({"QUEUE_RUNTIME_RETRY_MAX_ATTEMPTS": "lots"})
+
+
+def test_the_first_line_is_the_address_with_stderr_merged_and_logs_share_one_format() -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "queue_emulator", "--port", "0", "--amqp-port", "0", "--log-level", "debug"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        assert process.stdout is not None
+        first = process.stdout.readline()
+        assert first.startswith("queue-emulator listening on http://127.0.0.1:"), first
+        banner = [process.stdout.readline() for _ in range(5)]  # REST, dashboard, clock, AMQP, connection string
+        assert banner[-1].startswith("  connection string  Endpoint=sb://"), banner
+        process.send_signal(signal.SIGTERM)
+        rest = process.stdout.read()  # not communicate(): it would skip what readline() already buffered
+        assert process.wait(timeout=20) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    log_line = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (DEBUG|INFO|WARNING|ERROR|CRITICAL) [\w.]+: ")
+    lines = [line for line in rest.splitlines() if line.strip()]
+    assert any("AMQP front listening" in line for line in lines), rest  # held back until after the banner
+    assert all(log_line.match(line) for line in lines), rest

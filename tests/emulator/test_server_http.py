@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import re
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -248,9 +249,9 @@ async def test_reset_forgets_everything(http: Client) -> None:
         ("GET", "/v1/queues/nope", None, 404, "queue_not_found"),
         ("DELETE", "/v1/queues/nope", None, 404, "queue_not_found"),
         ("PUT", "/v1/queues/q", {}, 409, "queue_already_exists"),
-        ("PUT", "/v1/queues/bad.name", {}, 400, "validation_error"),
+        ("PUT", "/v1/queues/bad%25name", {}, 400, "validation_error"),
         ("PUT", "/v1/queues/-bad", {}, 400, "validation_error"),
-        ("PUT", "/v1/queues/" + "x" * 81, {}, 400, "validation_error"),
+        ("PUT", "/v1/queues/" + "x" * 261, {}, 400, "validation_error"),
         ("PUT", "/v1/queues/new", {"lock_duration": 0}, 400, "validation_error"),
         ("PUT", "/v1/queues/new", {"max_delivery_count": "ten"}, 400, "validation_error"),
         ("PUT", "/v1/queues/new", {"unknown_option": 1}, 400, "validation_error"),
@@ -320,7 +321,7 @@ def test_bad_entity_file_is_a_configuration_error(tmp_path: Path) -> None:
     from queue_runtime.errors import ConfigurationError
 
     bad = tmp_path / "bad.yaml"
-    for text in ("queues: 5", "queues:\n  - lock_duration: 1", "queues:\n  bad.name: {}", "queues: {q: {x: 1}}",
+    for text in ("queues: 5", "queues:\n  - lock_duration: 1", "queues:\n  bad name: {}", "queues: {q: {x: 1}}",
                  "[unclosed"):
         bad.write_text(text)
         with pytest.raises(ConfigurationError):
@@ -351,3 +352,75 @@ def poll_waiting(emulator: EmulatorThread) -> bool:
     listener = emulator.broker._listeners[0]
     waiter = getattr(listener, "__self__", None)
     return bool(waiter is not None and waiter._waiting)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("queues:\n  q: {}\n  q: {}\n", "line 3: 'q' is declared twice"),
+        ("queues:\n  - name: q\n  - name: q\n", "queue 'q' is declared twice"),
+        ("queues:\n  q: {lock_duration: 0}\n", "queue 'q': lock_duration: "),
+        ("queues: [unclosed", "is not valid YAML: line 1, column 18: expected ',' or ']'"),
+    ],
+)
+def test_entity_file_errors_speak_plainly(tmp_path: Path, text: str, expected: str) -> None:
+    from queue_runtime.errors import ConfigurationError
+
+    bad = tmp_path / "entities.yaml"
+    bad.write_text(text)
+    with pytest.raises(ConfigurationError) as info:
+        create_app(EmulatorSettings(entity_file=bad))
+    assert expected in info.value.message, info.value.message
+    assert "Value error" not in info.value.message and "<unicode string>" not in info.value.message
+
+
+def test_duplicate_names_in_a_json_entity_file_are_an_error(tmp_path: Path) -> None:
+    from queue_runtime.errors import ConfigurationError
+
+    bad = tmp_path / "entities.json"
+    bad.write_text('{"queues": {"q": {}, "q": {"requires_session": true}}}')
+    with pytest.raises(ConfigurationError, match="'q' is declared twice"):
+        create_app(EmulatorSettings(entity_file=bad))
+
+
+@pytest.mark.asyncio
+async def test_rest_validation_errors_speak_plainly(emu_http: Any) -> None:
+    answer = await emu_http.put("/v1/queues/new", json={"lock_duration": 0})
+    error = (await answer.json())["error"]
+    assert answer.status == 400 and "Value error" not in error["message"], error
+    assert "lock_duration" in error["message"]
+
+
+def _table_columns(page: str, body_id: str) -> list[bool]:
+    """Whether each header of the table whose body is ``body_id`` is a number column (class "num")."""
+    table = re.search(r"<thead>((?:(?!</thead>).)*)</thead>\s*<tbody id=\"" + body_id + '"', page, re.S)
+    assert table is not None, body_id
+    return ["num" in attrs for attrs in re.findall(r"<th([^>]*)>", table.group(1))]
+
+
+def _row_cells(page: str, array: str) -> list[bool]:
+    """Whether each cell the script pushes into ``array`` is a number cell."""
+    push = re.search(array + r"\.push\(\[(.*?)\]\);", page, re.S)
+    assert push is not None, array
+    return ['"num' in cell for cell in push.group(1).split("cell(")[1:]]
+
+
+@pytest.mark.asyncio
+async def test_dashboard_number_columns_sit_under_number_headers(http: Client) -> None:
+    page = await (await http.get("/")).text()
+    for body, array in (("queues", "queues"), ("sessions", "sessions"), ("deadletters", "dead")):
+        headers, cells = _table_columns(page, body), _row_cells(page, array)
+        assert len(headers) == len(cells) and headers == cells, (body, headers, cells)
+    assert "td.num, th.num { text-align: right" in page
+
+
+@pytest.mark.asyncio
+async def test_dashboard_says_how_many_dead_letters_it_does_not_show(http: Client) -> None:
+    for i in range(25):
+        await send(http, "q", f"m-{i}".encode())
+    for m in await receive(http, "q", 25):
+        await call(http, "POST", f"/v1/queues/q/locks/{m['lock_token']}/dead-letter", {"reason": "why"}, 204)
+    [queue] = (await call(http, "GET", "/v1/_control/overview"))["queues"]
+    assert len(queue["dead_letters"]) == 20 and queue["dead_letters_total"] == 25
+    page = await (await http.get("/")).text()
+    assert "q.dead_letters_total > q.dead_letters.length" in page and '"showing " +' in page

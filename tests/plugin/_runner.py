@@ -29,7 +29,7 @@ class Run:
 
 def run_pytest(*args: str, cwd: Path = REPO, env: dict[str, str] | None = None, timeout: float = 300) -> Run:
     environ = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])}
-    for name in ("QUEUE_PROVIDER", "QUEUE_EMULATOR", "PYTEST_XDIST_WORKER", "PYTEST_ADDOPTS"):
+    for name in [*(n for n in environ if n.startswith("PYTEST_QUEUE_")), "PYTEST_XDIST_WORKER", "PYTEST_ADDOPTS"]:
         environ.pop(name, None)
     environ.update(env or {})
     done = subprocess.run(

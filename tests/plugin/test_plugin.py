@@ -66,6 +66,12 @@ async def test_round_trip(queue_client, queue_name):
             "cannot import provider module 'no_such_module_xyz'",
         ),
         (["--queue-provider=broken_adapters:missing"], "module 'broken_adapters' has no callable 'missing'"),
+        (["--queue-provider="], "--queue-provider: an empty provider name"),
+        (["--queue-provider= , "], "--queue-provider: an empty provider name"),
+        (
+            ["--queue-provider=emulator", "--queue-emulator=http://127.0.0.1:1"],
+            "--queue-emulator=http://127.0.0.1:1: no emulator answers there",
+        ),
     ],
 )
 def test_a_wrong_option_value_fails_fast_with_one_line(
@@ -95,15 +101,15 @@ def test_probe(request):
         ("queue_provider = emulator\nqueue_emulator = subprocess", {}, [], "emulator", "subprocess"),
         (
             "",
-            {"QUEUE_PROVIDER": "sqs", "QUEUE_EMULATOR": "http://10.0.0.5:8080"},
+            {"PYTEST_QUEUE_PROVIDER": "sqs", "PYTEST_QUEUE_EMULATOR": "http://10.0.0.5:8080"},
             [],
             "sqs",
             "http://10.0.0.5:8080",
         ),
-        ("queue_provider = emulator", {"QUEUE_PROVIDER": "sqs"}, [], "emulator", "inprocess"),
+        ("queue_provider = emulator", {"PYTEST_QUEUE_PROVIDER": "sqs"}, [], "emulator", "inprocess"),
         (
             "queue_provider = emulator",
-            {"QUEUE_PROVIDER": "sqs"},
+            {"PYTEST_QUEUE_PROVIDER": "sqs"},
             ["--queue-provider=memory,emulator"],
             "memory,emulator",
             "inprocess",
@@ -184,7 +190,7 @@ def test_a_provider_list_runs_each_test_once_per_provider_with_its_id(pytester: 
 def test_capability_skips_name_the_capability_and_the_provider(pytester: pytest.Pytester) -> None:
     path = project(pytester, MARKED)
     result = run_in(path, "--queue-provider=broken_adapters:no_sessions")
-    reason = "requires capability 'sessions', which provider 'no-sessions' does not declare"
+    reason = "requires capability 'sessions', which provider 'broken_adapters:no_sessions' does not declare"
     assert result.output.count(reason) == 2, result.output  # the marker and session_queue_name
     assert "PASSED test_project.py::test_clock" in result.output
 
@@ -192,7 +198,8 @@ def test_capability_skips_name_the_capability_and_the_provider(pytester: pytest.
 def test_queue_clock_skips_where_the_provider_has_no_clock(pytester: pytest.Pytester) -> None:
     path = project(pytester, MARKED)
     result = run_in(path, "--queue-provider=broken_adapters:system_clock", "-k", "clock")
-    assert "requires capability 'clock_control', which provider 'memory' does not declare" in result.output
+    reason = "requires capability 'clock_control', which provider 'broken_adapters:system_clock' does not declare"
+    assert reason in result.output
     assert result.count("skipped") == 1 and result.returncode == 0
 
 
@@ -386,6 +393,54 @@ def test_emulator_mode_uses_a_running_emulator_by_url(pytester: pytest.Pytester)
         result = run_in(path, "-s", "--queue-provider=emulator", f"--queue-emulator={emulator.url}")
     assert result.returncode == 0 and result.count("passed") == 1, result.output[-3000:]
     assert f"MODE url {emulator.url.rstrip('/')}" in result.output
+
+
+NO_MOTO = """
+import importlib.abc
+import sys
+
+
+class _NoMoto(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == "moto" or name.startswith("moto."):
+            raise ModuleNotFoundError(f"No module named {name!r}")
+        return None
+
+
+sys.meta_path.insert(0, _NoMoto())
+"""
+
+
+def test_sqs_without_moto_is_one_line_before_collection(pytester: pytest.Pytester) -> None:
+    # moto is installed here, so a conftest hides it the way an environment without it behaves.
+    path = project(pytester, ROUND_TRIP)
+    (path / "conftest.py").write_text(NO_MOTO)
+    result = run_in(path, "--queue-provider=sqs-fifo")
+    assert result.returncode == pytest.ExitCode.USAGE_ERROR, result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("ERROR:")]
+    assert len(errors) == 1 and "moto is not installed" in errors[0] and "moto[server]" in errors[0], result.output
+    assert "Traceback" not in result.output and "collected" not in result.output
+
+
+def test_a_setting_that_turns_the_clock_off_says_so_in_the_skip_reason(pytester: pytest.Pytester) -> None:
+    _emulator_modules_present()
+    path = project(pytester, "def test_c(queue_clock):\n    pass\n")
+    # The emulator's own variable must not reach the plugin's emulators...
+    result = run_in(path, "--queue-provider=emulator", env={"QUEUE_EMULATOR_CLOCK": "system"})
+    assert result.count("passed") == 1, result.output[-3000:]
+    # ...while the plugin's own setting does, and the skip says which setting did it.
+    result = run_in(path, "--queue-provider=emulator", env={"PYTEST_QUEUE_EMULATOR_CLOCK": "system"})
+    assert result.count("skipped") == 1, result.output[-3000:]
+    assert (
+        "which provider 'emulator' does not declare (the emulator was started with a system clock by "
+        "PYTEST_QUEUE_EMULATOR_CLOCK=system)" in result.output
+    )
+
+
+def test_skip_reasons_name_the_provider_as_spelled(pytester: pytest.Pytester) -> None:
+    path = project(pytester, "def test_f(queue_faults):\n    pass\n")
+    result = run_in(path, "--queue-provider=sqs-fifo")
+    assert "requires capability 'fault_injection', which provider 'sqs-fifo' does not declare" in result.output
 
 
 def test_queue_faults_skips_where_the_provider_cannot_inject(pytester: pytest.Pytester) -> None:

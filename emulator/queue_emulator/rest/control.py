@@ -166,6 +166,7 @@ async def overview(request: web.Request) -> web.Response:
                 for m in dead
                 if m.state is not MessageState.SCHEDULED
             ],
+            dead_letters_total=properties.dead_letter_count,
         ))
     clock = "manual" if broker.clock.manual else "system"
     return encode(OverviewResponse(now=_now(request), clock=clock, queues=queues))

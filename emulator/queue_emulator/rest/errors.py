@@ -15,6 +15,7 @@ from aiohttp import web
 from pydantic import ValidationError as PydanticValidationError
 
 from queue_runtime import errors as qe
+from queue_runtime._validation import plain_message
 
 from .keys import SETTINGS, STATS
 from .wire import ErrorBody, ErrorResponse
@@ -87,7 +88,7 @@ def _pydantic_to_queue_error(exc: PydanticValidationError) -> qe.ValidationError
     if first["type"] == "json_invalid":
         return qe.ValidationError("body", "is not valid JSON")
     # pydantic's own text may echo input values (message bodies): keep only the location and the rule.
-    return qe.ValidationError(field, first["msg"], details={"error_count": exc.error_count()})
+    return qe.ValidationError(field, plain_message(first), details={"error_count": exc.error_count()})
 
 
 def to_queue_error(exc: BaseException, request: web.Request) -> qe.QueueError:

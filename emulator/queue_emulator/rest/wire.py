@@ -519,6 +519,9 @@ class QueueOverview(BaseModel):
     properties: QueuePropertiesOut
     sessions: list[SessionInfo]
     dead_letters: list[DeadLetterSummary]
+    dead_letters_total: int = Field(
+        default=0, description="messages in the dead-letter queue; dead_letters shows at most the first 20"
+    )
 
 
 class OverviewResponse(BaseModel):

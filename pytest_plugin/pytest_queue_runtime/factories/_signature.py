@@ -8,7 +8,42 @@ from typing import Any, TypeVar
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-__all__ = ["depends_on"]
+__all__ = ["MISSING_EXTRA", "async_fixture", "depends_on", "missing_modules"]
+
+# The modules of the ``pytest`` extra that the fixtures need. The plugin itself loads without them (it is
+# registered by the base install's ``pytest11`` entry point), and says once which extra to install when a test
+# asks for a queue fixture or an option is set.
+_EXTRA_MODULES = ("pytest_asyncio", "faker")
+MISSING_EXTRA = (
+    "queue-runtime's queue fixtures need its 'pytest' extra (missing: {missing}): install queue-runtime the "
+    "way you did, with [pytest] added, e.g. pip install \"/path/to/queue-runtime[pytest]\" "
+    "(docs/installing.md)"
+)
+
+
+def missing_modules() -> list[str]:
+    """The modules of the ``pytest`` extra that cannot be imported here."""
+    import importlib.util
+
+    return [name for name in _EXTRA_MODULES if importlib.util.find_spec(name) is None]
+
+
+def async_fixture(func: F) -> F:
+    """``pytest_asyncio.fixture(loop_scope="function")`` when pytest-asyncio is installed. Without it, a fixture
+    that fails with the one line naming the extra (the plugin normally stops the run before that)."""
+    try:
+        import pytest_asyncio
+    except ImportError:
+        import pytest
+
+        def unavailable(**_: Any) -> Any:
+            pytest.fail(MISSING_EXTRA.format(missing=", ".join(missing_modules())), pytrace=False)
+
+        unavailable.__name__ = func.__name__
+        unavailable.__doc__ = func.__doc__
+        unavailable.__signature__ = inspect.signature(func)  # type: ignore[attr-defined]
+        return pytest.fixture(unavailable)  # type: ignore[return-value]
+    return pytest_asyncio.fixture(loop_scope="function")(func)  # type: ignore[return-value]
 
 
 def depends_on(*names: str) -> Callable[[F], F]:

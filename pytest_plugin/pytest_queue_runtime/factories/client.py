@@ -11,7 +11,6 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import pytest
-import pytest_asyncio
 
 from queue_runtime import QueueClient, QueueConfig, QueueOptions
 from queue_runtime.errors import QueueError, QueueNotFoundError
@@ -19,7 +18,7 @@ from queue_runtime.ports import ClockControl, FaultControl
 
 from ..names import unique_queue_name
 from ..targets import ProviderTarget
-from ._signature import depends_on
+from ._signature import async_fixture, depends_on
 
 __all__ = [
     "QueueClientFactory",
@@ -51,12 +50,32 @@ class QueueNameFactory(Protocol):
     ) -> str: ...
 
 
-def missing_capability_reason(capability: str, provider: str) -> str:
-    return f"requires capability '{capability}', which provider '{provider}' does not declare"
+def missing_capability_reason(capability: str, provider: str, because: str | None = None) -> str:
+    reason = f"requires capability '{capability}', which provider '{provider}' does not declare"
+    return f"{reason} ({because})" if because else reason
+
+
+def provider_label(request: pytest.FixtureRequest, client: QueueClient) -> str:
+    """The provider as the user spelled it (``sqs-fifo``), else what the client declares."""
+    try:
+        return str(request.getfixturevalue("queue_provider_name"))
+    except pytest.FixtureLookupError:
+        return client.capabilities.provider
+
+
+def _clock_disabled_by(request: pytest.FixtureRequest, label: str) -> str | None:
+    """An explicit setting that switched the clock off for this run, said in the skip reason."""
+    from ..config import get_config
+
+    settings = get_config(request.config)
+    if label not in ("emulator", "servicebus") or settings.emulator_clock != "system":
+        return None
+    where = settings.source("queue_emulator_clock")
+    return f"the emulator was started with a system clock by {where}" if where else None
 
 
 def queue_client_factory(target_fixture: str = "queue_target") -> Any:
-    @pytest_asyncio.fixture(loop_scope="function")
+    @async_fixture
     @depends_on(target_fixture)
     async def queue_client_factory_fixture(
         request: pytest.FixtureRequest, **deps: Any
@@ -95,7 +114,7 @@ async def _close(client: QueueClient) -> None:
 
 
 def queue_client(factory_fixture: str = "queue_client_factory") -> Any:
-    @pytest_asyncio.fixture(loop_scope="function")
+    @async_fixture
     @depends_on(factory_fixture)
     async def queue_client_fixture(request: pytest.FixtureRequest, **deps: Any) -> QueueClient:
         make: QueueClientFactory = deps[factory_fixture]
@@ -105,7 +124,7 @@ def queue_client(factory_fixture: str = "queue_client_factory") -> Any:
 
 
 def queue_name_factory(client_fixture: str = "queue_client") -> Any:
-    @pytest_asyncio.fixture(loop_scope="function")
+    @async_fixture
     @depends_on(client_fixture)
     async def queue_name_factory_fixture(
         request: pytest.FixtureRequest, **deps: Any
@@ -119,7 +138,7 @@ def queue_name_factory(client_fixture: str = "queue_client") -> Any:
             chosen = client or default_client
             opts = options or QueueOptions.model_validate(settings)
             if opts.requires_session and not chosen.capabilities.supports("sessions"):
-                pytest.skip(missing_capability_reason("sessions", chosen.capabilities.provider))
+                pytest.skip(missing_capability_reason("sessions", provider_label(request, chosen)))
             name = unique_queue_name(request.node.name)
             await chosen.create_queue(name, opts)
             made.append((chosen, name))
@@ -143,7 +162,7 @@ def queue_name(factory_fixture: str = "queue_name_factory", **settings: Any) -> 
     """A fresh queue made with ``settings`` (e.g. ``requires_session=True``) before the test,
     deleted after."""
 
-    @pytest_asyncio.fixture(loop_scope="function")
+    @async_fixture
     @depends_on(factory_fixture)
     async def queue_name_fixture(request: pytest.FixtureRequest, **deps: Any) -> str:
         make: QueueNameFactory = deps[factory_fixture]
@@ -170,20 +189,21 @@ class QueueClock:
 
 
 def queue_clock(client_fixture: str = "queue_client") -> Any:
-    @pytest_asyncio.fixture(loop_scope="function")
+    @async_fixture
     @depends_on(client_fixture)
     async def queue_clock_fixture(request: pytest.FixtureRequest, **deps: Any) -> QueueClock:
         client: QueueClient = deps[client_fixture]
         control = client.provider.clock
         if control is None or not client.capabilities.clock_control:
-            pytest.skip(missing_capability_reason("clock_control", client.capabilities.provider))
+            label = provider_label(request, client)
+            pytest.skip(missing_capability_reason("clock_control", label, _clock_disabled_by(request, label)))
         return QueueClock(control)
 
     return queue_clock_fixture
 
 
 def queue_faults(client_fixture: str = "queue_client") -> Any:
-    @pytest_asyncio.fixture(loop_scope="function")
+    @async_fixture
     @depends_on(client_fixture)
     async def queue_faults_fixture(
         request: pytest.FixtureRequest, **deps: Any
@@ -191,7 +211,7 @@ def queue_faults(client_fixture: str = "queue_client") -> Any:
         client: QueueClient = deps[client_fixture]
         control = client.provider.faults
         if control is None or not client.capabilities.fault_injection:
-            pytest.skip(missing_capability_reason("fault_injection", client.capabilities.provider))
+            pytest.skip(missing_capability_reason("fault_injection", provider_label(request, client)))
         yield control
         await control.clear()
 

@@ -22,7 +22,7 @@ def queue_emulator_noproc(url: str | None = None) -> Any:
         if target is None:
             raise pytest.UsageError(
                 "queue_emulator_noproc needs a URL: pass --queue-emulator=http://host:port "
-                "(or ini queue_emulator, or env QUEUE_EMULATOR)"
+                "(or ini queue_emulator, or env PYTEST_QUEUE_EMULATOR)"
             )
         return EmulatorHandle(url=target.rstrip("/"), mode="url")
 

@@ -20,6 +20,7 @@ from ..._config import AwsSqsConfig
 from ..._identifiers import QueueName
 from ..._messages import ReceiptHandle
 from ..._queues import QueueOptions, QueueProperties, SessionSupport
+from ...broker.naming import sqs_name_problem
 from ...errors import (
     ConfigurationError,
     QueueAlreadyExistsError,
@@ -180,10 +181,14 @@ class _SqsQueues(QueueProvider):
     # ------------------------------------------------------------------------------------------- names
 
     def sqs_queue_name(self, name: QueueName, *, dead_letter: bool = False) -> str:
-        """The SQS name of a logical queue (or of its dead-letter queue); checks SQS' 80-character limit."""
+        """The SQS name of a logical queue (or of its dead-letter queue); checks SQS' naming rule."""
         c = self.config
         full = f"{c.queue_name_prefix}{name}{c.dead_letter_queue_suffix if dead_letter else ''}"
         full += FIFO_SUFFIX if self._fifo else ""
+        if "." in str(name) or "/" in str(name):
+            problem = sqs_name_problem(str(name), fifo_suffix=False)
+            hint = " (the provider adds '.fifo' itself)" if str(name).endswith(FIFO_SUFFIX) else ""
+            raise ValidationError("queue_name", f"{problem}{hint}")
         if len(full) > MAX_QUEUE_NAME:
             what = "dead-letter queue" if dead_letter else "queue"
             raise ValidationError(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from datetime import timedelta
 
-from queue_runtime import InMemoryConfig, QueueName, ReceiptHandle, ReceivedMessage, SessionId
+from queue_runtime import InMemoryConfig, QueueName, QueueProperties, ReceiptHandle, ReceivedMessage, SessionId
 from queue_runtime.broker import Broker, ManualClock, SystemClock
 from queue_runtime.errors import SessionCannotBeLockedError
 from queue_runtime.ports import QueueProvider, SessionProvider
@@ -65,6 +65,13 @@ class SharesSessionLocks(FaultInjectingProvider):
         return session
 
 
+class LacksGetQueue(FaultInjectingProvider):
+    """Has no get_queue (the base class refuses it), as an adapter written without it would."""
+
+    async def get_queue(self, name: QueueName) -> QueueProperties:
+        return await QueueProvider.get_queue(self, name)
+
+
 class DeclaresTooLittle(FaultInjectingProvider):
     """Works like the engine but declares no peek and no deferral (for the conformance report)."""
 
@@ -89,6 +96,10 @@ def never_counts_deliveries() -> QueueProvider:
 
 def shares_session_locks() -> QueueProvider:
     return SharesSessionLocks(_memory())
+
+
+def lacks_get_queue() -> QueueProvider:
+    return LacksGetQueue(_memory())
 
 
 def declares_too_little() -> QueueProvider:
