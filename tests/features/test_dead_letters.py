@@ -111,10 +111,11 @@ async def test_processor_failure_metadata_feeds_the_summary_D2_D10() -> None:
         assert by_body[b"value"].description == "[ValueError] amount is not a number"
         assert by_body[b"typed"].error_type == "PolicyViolation"
         assert by_body[b"not-json"].error_type == "MessageDecodeError"
-        assert by_body[b"flaky"].reason == "MaxDeliveryCountExceeded" and by_body[b"flaky"].error_type is None
+        # The processor dead-letters on the last delivery itself, saying which exception it was.
+        assert by_body[b"flaky"].reason == "MaxDeliveryCountExceeded" and by_body[b"flaky"].error_type == "RuntimeError"
         summary = await manager.summary("jobs")
         assert summary.total == 4
-        assert summary.by_error_type == {"ValueError": 1, "PolicyViolation": 1, "MessageDecodeError": 1, "unknown": 1}
+        assert summary.by_error_type == {"ValueError": 1, "PolicyViolation": 1, "MessageDecodeError": 1, "RuntimeError": 1}
 
 
 def test_a_provider_without_dead_letter_queues_is_refused() -> None:

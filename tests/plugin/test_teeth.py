@@ -14,6 +14,10 @@ BROKEN = {
         "test_max_delivery_count_moves_the_message_to_the_dead_letter_queue",
         "test_abandoned_dead_letter_message_stays_in_the_dead_letter_queue",
         "test_the_processor_dead_letters_after_the_last_delivery_saying_why",
+        # The dead-letter manager hands back what it does not resubmit or purge by abandoning it: lost here.
+        "test_resubmit_where_takes_a_bounded_selection_and_leaves_the_rest_D9",
+        "test_resubmit_one_by_id_and_a_missing_id_is_a_typed_error",
+        "test_purge_deletes_dead_letters_for_good",
     },
     "never_counts_deliveries": {
         "test_abandon_redelivers_with_delivery_count_plus_one",
