@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Callable
 from aiohttp import web
 
 from queue_runtime.broker import Broker, BrokerLimits, ManualClock, SystemClock
+from queue_runtime.broker.journal import Journal
 from queue_runtime.broker.waiting import BrokerWaiter
 
 from .amqp.server import AmqpServer
@@ -34,7 +35,7 @@ def build_broker(settings: EmulatorSettings) -> Broker:
         max_queues=settings.max_queues,
         max_batch_messages=settings.max_batch_size,
     )
-    return Broker(clock, limits=limits, auto_create=settings.auto_create)
+    return Broker(clock, limits=limits, auto_create=settings.auto_create, journal=Journal(settings.journal_size))
 
 
 def create_app(settings: EmulatorSettings | None = None, *, broker: Broker | None = None) -> web.Application:

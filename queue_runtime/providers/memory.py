@@ -21,6 +21,7 @@ from ..broker import (
     SystemClock,
     dead_letter_path,
 )
+from ..broker.journal import Journal
 from ..broker.waiting import BrokerWaiter
 from ..errors import BatchTooLargeError, QueueNotFoundError, SessionLockLostError, ValidationError
 from ..ports import Capabilities, ClockControl, ProviderSettledSession, QueueProvider, SessionProvider
@@ -111,6 +112,7 @@ class InMemoryProvider(QueueProvider):
                 clock,
                 limits=BrokerLimits(max_message_size=config.max_message_size),
                 auto_create=config.auto_create,
+                journal=Journal(config.journal_size),
             )
         self.broker = broker
         self._waiter = BrokerWaiter(broker)
