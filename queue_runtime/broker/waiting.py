@@ -121,7 +121,8 @@ async def wait_until_idle(
             else:
                 idle_since = None
             if now >= deadline:
-                return IdleReport(idle=False, busy=report.busy, waited=now - start)
+                busy = report.busy or {path: [f"activity within the last {quiet}s"] for path in paths}
+                return IdleReport(idle=False, busy=busy, waited=now - start)
             changed.clear()
             wait = quiet - (now - idle_since) if idle_since is not None else poll
             try:
