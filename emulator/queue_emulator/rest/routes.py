@@ -62,6 +62,8 @@ C = "/v1/_control"
 
 ROUTES: tuple[Route, ...] = (
     Route("GET", "/", dashboard.page, "dashboard", "web dashboard", tag="service", in_schema=False),
+    Route("GET", "/dashboard/{name}", dashboard.asset, "dashboard_asset", "the dashboard's CSS and script",
+          tag="service", in_schema=False),
     Route("GET", "/v1/openapi.json", serve_openapi, "openapi", "this document", tag="service", in_schema=False),
     Route("GET", "/health", control.health, "health", "liveness", response=HealthResponse, tag="service"),
     Route("GET", "/v1/info", control.info, "info", "limits and clock mode", response=InfoResponse, tag="service"),
