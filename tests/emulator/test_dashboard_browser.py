@@ -168,10 +168,19 @@ def test_the_dashboard_shows_bodies_and_acts_through_rest(page: Page, emulator: 
     after = rest("GET", "/v1/_control/clock")["now"]
     assert (datetime.fromisoformat(after) - datetime.fromisoformat(before)).total_seconds() == 120
 
+    # a locked message shows who holds it and until when (the holder comes from the journal)
+    response = requests.post(emulator.url + "/v1/queues/orders/messages/receive", json={},
+                             headers={"X-Request-Id": "worker-7"}, timeout=10)
+    assert response.status_code == 200 and len(response.json()["messages"]) == 1
+    page.click(".tab[data-view=locked]")
+    expect(page.locator("#messages tr[data-seq]")).to_have_count(1)
+    expect(page.locator("#messages")).to_contain_text("rest:worker-7, until in 30s")
+    page.click(".tab[data-view=available]")
+
     # purge (the confirm dialog is accepted), checked over REST
     page.click("#purge")
     expect(page.locator("#status")).to_contain_text("5 messages deleted")
-    assert rest.queue("orders")["active_count"] == 0
+    assert (rest.queue("orders")["active_count"], rest.queue("orders")["locked_count"]) == (0, 0)
     expect(page.locator("#messages")).to_contain_text("no messages in this view")
     page.screenshot(path=str(shots / "03-after-purge.png"), full_page=True)
 
