@@ -1,8 +1,9 @@
 """What the operation journal costs: an engine round trip (send, receive, complete) with the journal on and off.
 
 Run: python benchmarks/journal_cost.py [--rounds N] [--repeats N]
-Both brokers run in the same process and the same run, interleaved, and each row is the median of the repeats,
-so the ratio is the journal's cost on this machine. The target is under 10% of a round trip.
+Both brokers run in the same process and the same run, interleaved in many short rounds; each row is the best
+(minimum) round, the usual estimator on a shared, noisy machine (the median is printed too). The ratio is the
+journal's cost on this machine; the target is under 10% of a round trip.
 """
 
 from __future__ import annotations
@@ -28,8 +29,8 @@ def round_trips(broker: Broker, rounds: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--rounds", type=int, default=20_000)
-    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--rounds", type=int, default=5_000)
+    parser.add_argument("--repeats", type=int, default=40)
     args = parser.parse_args()
     brokers = {"journal off": Broker(journal=Journal(enabled=False)), "journal on": Broker(journal=Journal(10_000))}
     for broker in brokers.values():
@@ -40,11 +41,12 @@ def main() -> None:
         for _ in range(args.repeats):
             for name, broker in brokers.items():
                 samples[name].append(round_trips(broker, args.rounds))
-    off = statistics.median(samples["journal off"])
-    print(f"{'engine round trip (send+receive+complete)':<44} {'us/op':>8} {'vs off':>8}")
+    off, off_median = min(samples["journal off"]), statistics.median(samples["journal off"])
+    print(f"{'engine round trip (send+receive+complete)':<44} {'best us':>8} {'vs off':>8} {'median':>8} {'vs off':>8}")
     for name, values in samples.items():
-        median = statistics.median(values)
-        print(f"{name:<44} {median:>8.2f} {(median / off - 1) * 100:>+7.1f}%")
+        best, median = min(values), statistics.median(values)
+        print(f"{name:<44} {best:>8.2f} {(best / off - 1) * 100:>+7.1f}% {median:>8.2f} "
+              f"{(median / off_median - 1) * 100:>+7.1f}%")
     print(f"journal entries recorded: {brokers['journal on'].journal.recorded}, "
           f"kept: {len(brokers['journal on'].journal.entries())}, dropped: {brokers['journal on'].journal.dropped}")
 
