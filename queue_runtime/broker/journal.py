@@ -271,18 +271,6 @@ class Journal:
         """Entries pushed out of the ring because it was full."""
         return self.recorded - len(self._entries) - self._cleared
 
-    def _newer_than(self, after_id: int) -> list[tuple[Any, ...]]:
-        # Followers ask for the few newest entries: walk back from the end instead of over the whole ring.
-        if after_id <= 0:
-            return list(self._entries)
-        newer = []
-        for raw in reversed(self._entries):
-            if raw[_ID] <= after_id:
-                break
-            newer.append(raw)
-        newer.reverse()
-        return newer
-
     def clear(self) -> None:
         """Forget the entries (ids keep counting, so a follower never sees an id twice)."""
         self._cleared_at = self.recorded
@@ -303,8 +291,11 @@ class Journal:
         """Matching entries, oldest first (with ``limit``: the newest ``limit`` of them)."""
         entities = [entity] if isinstance(entity, str) else list(entity) if entity is not None else None
         wanted = {JournalKind(kind).value for kind in kinds} if kinds else None
+        # Walk back from the newest entry: followers (after_id) and tails (limit) stop after a few steps.
         found: list[JournalEntry] = []
-        for raw in self._newer_than(after_id):
+        for raw in reversed(self._entries):
+            if raw[_ID] <= after_id or (limit is not None and len(found) >= limit):
+                break
             if wanted is not None and raw[_KIND] not in wanted:
                 continue
             if message_id is not None and raw[_MESSAGE_ID] != message_id:
@@ -316,6 +307,5 @@ class Journal:
             if entities is not None and not any(matches_entity(raw[_ENTITY], e) for e in entities):
                 continue
             found.append(_entry(raw))
-        if limit is not None and len(found) > limit:
-            found = found[-limit:]
+        found.reverse()
         return found
