@@ -12,15 +12,17 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp.test_utils import TestClient
+from aiohttp.test_utils import TestClient, TestServer
 from azure.servicebus import ServiceBusMessage
 from azure.servicebus.aio import ServiceBusClient
 from emu_support import Target
+from queue_emulator.app import create_app
 from queue_emulator.runner import EmulatorThread
 from queue_emulator.settings import EmulatorSettings
 
 from queue_runtime import (
     AzureServiceBusConfig,
+    EmulatorConfig,
     Message,
     ProcessorOptions,
     QueueClientFactory,
@@ -31,7 +33,7 @@ from queue_runtime import (
     ReceivedMessage,
 )
 from queue_runtime.broker import JournalKind
-from queue_runtime.providers.emulator import EmulatorControl
+from queue_runtime.providers.emulator import EmulatorControl, EmulatorProvider
 
 Client = TestClient[aiohttp.web.Request, aiohttp.web.Application]
 pytestmark = pytest.mark.asyncio
@@ -215,3 +217,18 @@ async def test_amqp_clients_appear_in_the_journal_with_their_connection(emu_full
     assert [(e.message_id, e.reason) for e in dead] == [("m-bad", "MaxDeliveryCountExceeded")]
     assert all(e.client is not None and e.client.startswith("amqp:127.0.0.1:") for e in entries)
     assert sorted(set(handled)) == ["bad", "ok"]
+
+
+async def test_journal_size_zero_turns_it_off_and_says_so() -> None:
+    settings = EmulatorSettings(clock="manual", journal_size=0, amqp=False)
+    async with TestClient(TestServer(create_app(settings))) as client:
+        await call(client, "PUT", "/v1/queues/quiet", {}, 201)
+        await send(client, "quiet", "x")
+        answer = await call(client, "GET", "/v1/_control/journal")
+        assert (answer["entries"], answer["size"], answer["recorded"]) == ([], 0, 0)
+        assert (await call(client, "GET", "/v1/info"))["journal_size"] == 0
+        provider = await EmulatorProvider.connect(EmulatorConfig(url=str(client.make_url("/")).rstrip("/")))
+        try:
+            assert provider.capabilities.journal is False and provider.journal is None
+        finally:
+            await provider.aclose()
