@@ -75,6 +75,7 @@ class InMemoryConfig(BaseModel):
     max_message_size: int = Field(default=1024 * 1024, ge=1)
     max_batch_size: int = Field(default=100, ge=1)
     auto_create: bool = False
+    journal_size: int = Field(default=10_000, ge=0)  # operations the journal keeps; 0 turns it off
 
 
 def redact_url(url: str) -> str:

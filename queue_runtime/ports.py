@@ -27,12 +27,15 @@ from typing import Any, Self
 from ._identifiers import MessageId, QueueName, SessionId
 from ._messages import Message, PeekedMessage, ReceiptHandle, ReceivedMessage
 from ._queues import QueueOptions, QueueProperties, SessionSupport
+from .broker.engine import IdleReport
+from .broker.journal import JournalEntry
 from .errors import QueueError, QueueNotFoundError, UnsupportedOperationError
 
 __all__ = [
     "Capabilities",
     "ClockControl",
     "FaultControl",
+    "JournalControl",
     "ProviderSettledSession",
     "QueueProvider",
     "SessionProvider",
@@ -64,6 +67,7 @@ class Capabilities:
     clock_control: bool = False
     fault_injection: bool = False
     queue_management: bool = True
+    journal: bool = False  # an operation journal and wait-until-idle (``provider.journal``)
     notes: tuple[str, ...] = ()
 
     def supports(self, capability: str) -> bool:
@@ -121,6 +125,31 @@ class FaultControl:
 
 
 HEALTH_PROBE_QUEUE = "queue-runtime-health-probe"
+
+
+class JournalControl:
+    """What the broker did, operation by operation, and waiting until queues are idle (the in-memory provider
+    and the emulator). Entries are :class:`queue_runtime.broker.JournalEntry`; see docs/journal.md."""
+
+    async def entries(
+        self,
+        *,
+        queues: Sequence[str] | None = None,
+        kinds: Sequence[str] | None = None,
+        message_id: str | None = None,
+        since: datetime | None = None,
+        after_id: int = 0,
+        limit: int | None = None,
+    ) -> list[JournalEntry]:
+        """Matching entries, oldest first. ``queues`` also covers each queue's dead-letter queue."""
+        raise NotImplementedError
+
+    async def wait_until_idle(
+        self, queues: Sequence[str], *, timeout: float = 10.0, quiet: float = 0.1, grace: float = 0.0
+    ) -> IdleReport:
+        """Wait until every queue has nothing receivable, locked, or scheduled within ``grace`` seconds, and has
+        stayed so for ``quiet`` seconds; after ``timeout`` seconds the report says what was still busy."""
+        raise NotImplementedError
 
 
 def _unsupported(capabilities: Capabilities, what: str) -> UnsupportedOperationError:
@@ -270,6 +299,10 @@ class QueueProvider:
 
     @property
     def faults(self) -> FaultControl | None:
+        return None
+
+    @property
+    def journal(self) -> JournalControl | None:
         return None
 
     async def aclose(self) -> None:

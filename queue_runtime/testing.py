@@ -17,7 +17,7 @@ from ._identifiers import MessageId, QueueName, SessionId
 from ._messages import Message, PeekedMessage, ReceiptHandle, ReceivedMessage
 from ._queues import QueueOptions, QueueProperties
 from .errors import QueueError
-from .ports import ClockControl, FaultControl, QueueProvider, SessionProvider
+from .ports import ClockControl, FaultControl, JournalControl, QueueProvider, SessionProvider
 
 __all__ = ["FaultInjectingProvider"]
 
@@ -123,6 +123,10 @@ class FaultInjectingProvider(QueueProvider):
     @property
     def faults(self) -> FaultControl | None:
         return self.inner.faults
+
+    @property
+    def journal(self) -> JournalControl | None:
+        return self.inner.journal
 
     async def aclose(self) -> None:
         await self.inner.aclose()

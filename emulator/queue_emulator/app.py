@@ -13,6 +13,7 @@ from aiohttp import web
 from pydantic import SecretStr
 
 from queue_runtime.broker import Broker, BrokerLimits, ManualClock, SystemClock
+from queue_runtime.broker.journal import Journal
 from queue_runtime.broker.waiting import BrokerWaiter
 from queue_runtime.errors import ConfigurationError
 
@@ -39,7 +40,7 @@ def build_broker(settings: EmulatorSettings) -> Broker:
         max_queues=settings.max_queues,
         max_batch_messages=settings.max_batch_size,
     )
-    return Broker(clock, limits=limits, auto_create=settings.auto_create)
+    return Broker(clock, limits=limits, auto_create=settings.auto_create, journal=Journal(settings.journal_size))
 
 
 def create_app(settings: EmulatorSettings | None = None, *, broker: Broker | None = None) -> web.Application:

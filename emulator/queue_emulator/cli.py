@@ -49,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-request-size", type=int, help=helptext("max_request_size"))
     parser.add_argument("--max-batch-size", type=int, help=helptext("max_batch_size"))
     parser.add_argument("--max-queues", type=int, help=helptext("max_queues"))
+    parser.add_argument("--journal-size", type=int, help=helptext("journal_size"))
     parser.add_argument("--log-level", choices=["debug", "info", "warning", "error", "critical"],
                         help=helptext("log_level"))
     parser.add_argument("--amqp", action=argparse.BooleanOptionalAction, default=None, help=helptext("amqp"))

@@ -26,7 +26,7 @@ OPERATIONS = frozenset(
         "list_queues", "create_queue", "get_queue", "delete_queue", "send", "receive", "complete", "abandon",
         "dead_letter", "defer", "renew_lock", "peek", "schedule", "cancel_scheduled", "receive_deferred",
         "accept_session", "session_receive", "renew_session_lock", "get_session_state", "set_session_state",
-        "release_session", "list_sessions",
+        "release_session", "list_sessions", "purge", "resubmit_dead_letters", "delete_message",
     }
 )
 NO_ERROR = "none"

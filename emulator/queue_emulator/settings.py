@@ -37,6 +37,7 @@ class EmulatorSettings(BaseModel):
     max_request_size: int = Field(default=16 * 1024 * 1024, ge=1024, description="bytes of one HTTP request body")
     max_batch_size: int = Field(default=1000, ge=1, description="messages per send/receive/settle request")
     max_queues: int = Field(default=100_000, ge=1, description="queues the emulator will hold")
+    journal_size: int = Field(default=10_000, ge=0, description="operations the journal keeps (0 turns it off)")
     log_level: LogLevel = Field(default="info", description="logging level")
     amqp: bool = Field(default=True, description="serve the Azure Service Bus AMQP 1.0 front")
     amqp_port: int = Field(default=5672, ge=0, le=65535, description="AMQP 1.0 port; 0 picks a free one")

@@ -1,7 +1,8 @@
 """The broker engine shared by the in-memory provider and the emulator (see DESIGN.md)."""
 
 from .clock import Clock, ManualClock, SystemClock
-from .engine import Broker, BrokerLimits, dead_letter_path
+from .engine import Broker, BrokerLimits, IdleReport, dead_letter_path
+from .journal import Journal, JournalEntry, JournalKind, acting_client
 from .records import BrokerMessage, MessageState, SessionLease, SessionSnapshot
 
 __all__ = [
@@ -9,10 +10,15 @@ __all__ = [
     "BrokerLimits",
     "BrokerMessage",
     "Clock",
+    "IdleReport",
+    "Journal",
+    "JournalEntry",
+    "JournalKind",
     "ManualClock",
     "MessageState",
     "SessionLease",
     "SessionSnapshot",
     "SystemClock",
+    "acting_client",
     "dead_letter_path",
 ]

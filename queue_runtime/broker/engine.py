@@ -23,10 +23,11 @@ from ..errors import (
 )
 from .clock import Clock, SystemClock
 from .entity import DEAD_LETTER_SUFFIX, QueueEntity
+from .journal import Journal, JournalKind
 from .naming import check_queue_name
 from .records import BrokerMessage, MessageState, SessionLease, SessionSnapshot
 
-__all__ = ["Broker", "BrokerLimits", "dead_letter_path"]
+__all__ = ["Broker", "BrokerLimits", "IdleReport", "dead_letter_path"]
 
 
 def dead_letter_path(queue: str) -> str:
@@ -43,6 +44,20 @@ class BrokerLimits:
     max_batch_messages: int = 1000
 
 
+@dataclass(frozen=True, slots=True)
+class IdleReport:
+    """The answer of an idleness check or wait: ``busy`` maps each entity that is not idle to why not."""
+
+    idle: bool
+    busy: dict[str, list[str]]
+    waited: float = 0.0
+
+    def describe(self) -> str:
+        if self.idle:
+            return "idle"
+        return "; ".join(f"{path}: {', '.join(reasons)}" for path, reasons in self.busy.items())
+
+
 class Broker:
     def __init__(
         self,
@@ -51,6 +66,7 @@ class Broker:
         limits: BrokerLimits | None = None,
         auto_create: bool = False,
         auto_create_options: QueueOptions | None = None,
+        journal: Journal | None = None,
     ) -> None:
         self.clock = clock or SystemClock()
         self.limits = limits or BrokerLimits()
@@ -58,6 +74,7 @@ class Broker:
         self.auto_create_options = auto_create_options or QueueOptions()
         self._queues: dict[str, QueueEntity] = {}
         self._listeners: list[Callable[[str], None]] = []
+        self.journal = journal if journal is not None else Journal()
 
     # ------------------------------------------------------------------ listeners
 
@@ -89,8 +106,9 @@ class Broker:
         options = options or QueueOptions()
         now = self.clock.now()
         dead_letter = QueueEntity(dead_letter_path(name), QueueOptions(lock_duration=options.lock_duration),
-                                  now, notify=self._notify)
-        self._queues[name] = QueueEntity(name, options, now, notify=self._notify, dead_letter=dead_letter)
+                                  now, notify=self._notify, journal=self.journal)
+        self._queues[name] = QueueEntity(name, options, now, notify=self._notify, dead_letter=dead_letter,
+                                         journal=self.journal)
         return self.get_queue(name)
 
     def delete_queue(self, name: str) -> None:
@@ -129,12 +147,50 @@ class Broker:
         """Forget every queue and message (fast per-test isolation)."""
         names = list(self._queues)
         self._queues.clear()
+        self.journal.clear()
         for name in names:
             self._notify(name)
             self._notify(dead_letter_path(name))
 
     def purge(self, path: str) -> int:
-        return self._entity(path).purge()
+        return self._entity(path).purge(self.clock.now())
+
+    def delete_message(self, path: str, sequence_number: int) -> None:
+        """Remove one message nobody holds (active, scheduled, deferred or dead-lettered), by hand."""
+        self._entity(path).delete(sequence_number, self.clock.now())
+
+    def resubmit_dead_letters(self, queue: str, sequence_numbers: Iterable[int] | None = None) -> list[int]:
+        """Move dead letters (the named ones, or all that are not locked) back to ``queue`` as fresh messages:
+        delivery count zero, dead-letter reason gone. All or none: the queue's limits are checked first."""
+        source = self._entity(queue)
+        if source.is_dead_letter:
+            raise ValidationError("queue", f"{queue!r} is a dead-letter queue; name the queue its messages came from")
+        dead_letters = self._entity(dead_letter_path(queue))
+        chosen = dead_letters.unlocked(list(sequence_numbers) if sequence_numbers is not None else None)
+        fresh = [_resubmitted(m) for m in chosen]
+        now = self.clock.now()
+        source.check_send(fresh, self.limits.max_message_size, now)
+        dead_letters.remove(chosen)
+        new_seqs = [source.add(m, now, JournalKind.RESUBMITTED) for m in fresh]
+        self._notify(source.name)
+        return new_seqs
+
+    # ------------------------------------------------------------------ idleness
+
+    def idle_report(self, paths: Iterable[str], grace: float = 0.0) -> IdleReport:
+        """Is each entity idle (nothing receivable, locked, or scheduled within ``grace`` seconds)? A missing
+        entity counts as idle. A queue's dead-letter queue is only checked when named."""
+        busy: dict[str, list[str]] = {}
+        now = self.clock.now()
+        for path in paths:
+            try:
+                entity = self._entity(path)
+            except QueueNotFoundError:
+                continue
+            reasons = entity.busy(now, grace)
+            if reasons:
+                busy[path] = reasons
+        return IdleReport(idle=not busy, busy=busy)
 
     def _queue(self, name: str) -> QueueEntity:
         entity = self._queues.get(name)
@@ -245,7 +301,7 @@ class Broker:
         return self.send(path, messages)
 
     def cancel_scheduled(self, path: str, sequence_numbers: Iterable[int]) -> None:
-        self._entity(path).cancel_scheduled(list(sequence_numbers))
+        self._entity(path).cancel_scheduled(list(sequence_numbers), self.clock.now())
 
     def receive_deferred(
         self,
@@ -304,3 +360,17 @@ class Broker:
         else:
             chosen = [s for s in snapshots if s.state_updated_at is not None and s.state_updated_at > updated_after]
         return sorted(s.session_id for s in chosen)
+
+_DEAD_LETTER_PROPERTIES = ("DeadLetterReason", "DeadLetterErrorDescription")
+
+
+def _resubmitted(message: BrokerMessage) -> BrokerMessage:
+    fresh = message.snapshot()
+    for name in _DEAD_LETTER_PROPERTIES:
+        fresh.application_properties.pop(name, None)
+    fresh.dead_letter_reason = fresh.dead_letter_description = fresh.dead_letter_source = None
+    fresh.sequence_number = 0
+    fresh.delivery_count = 0
+    fresh.state = MessageState.AVAILABLE
+    fresh.scheduled_enqueue_time = None
+    return fresh

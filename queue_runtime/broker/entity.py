@@ -29,7 +29,9 @@ from ..errors import (
     SessionLockLostError,
     SessionRequiredError,
     UnsupportedOperationError,
+    ValidationError,
 )
+from .journal import Journal, JournalKind
 from .records import (
     BrokerMessage,
     MessageState,
@@ -72,8 +74,10 @@ class QueueEntity:
         *,
         notify: Callable[[str], None],
         dead_letter: QueueEntity | None = None,
+        journal: Journal | None = None,
     ) -> None:
         self.name = name
+        self._journal = journal if journal is not None else Journal(1, enabled=False)
         self.options = options
         self.created_at = created_at
         self.dead_letter = dead_letter
@@ -126,6 +130,7 @@ class QueueEntity:
             message = self._messages[locked_seq]
             if message.locked_until != until:
                 continue
+            self._journal.record(JournalKind.LOCK_LOST, self.name, now, message, "lock expired")
             self._unlock(message, now, lost="message")
             woke = True
         sessions = self._session_expiry
@@ -177,7 +182,7 @@ class QueueEntity:
                 details={"queue": self.name, "size_bytes": self.size_bytes, "max_size_bytes": limit},
             )
 
-    def add(self, message: BrokerMessage, now: float) -> int:
+    def add(self, message: BrokerMessage, now: float, kind: JournalKind = JournalKind.SENT) -> int:
         """Store a checked message; returns its sequence number (the original's, for a duplicate)."""
         if message.sequence_number:
             # Already stored once (a caller passed the same object twice): keep an independent copy.
@@ -206,15 +211,18 @@ class QueueEntity:
             message.enqueued_time = due
             self.counts[MessageState.SCHEDULED] += 1
             heapq.heappush(self._scheduled, (due, seq))
+            self._journal.record(JournalKind.SCHEDULED, self.name, now, message)
             return seq
         message.enqueued_time = now
         message.state = MessageState.SCHEDULED  # counted out again by _make_available
         self.counts[MessageState.SCHEDULED] += 1
+        if not self.is_dead_letter:
+            self._journal.record(kind, self.name, now, message)
         self._set_expiry(message)
         self._make_available(message, now)
         return seq
 
-    def cancel_scheduled(self, sequence_numbers: Iterable[int]) -> None:
+    def cancel_scheduled(self, sequence_numbers: Iterable[int], now: float = 0.0) -> None:
         for seq in sequence_numbers:
             message = self._messages.get(seq)
             if message is None or message.state is not MessageState.SCHEDULED:
@@ -223,6 +231,7 @@ class QueueEntity:
                     details={"queue": self.name, "sequence_number": seq},
                 )
         for seq in sequence_numbers:
+            self._journal.record(JournalKind.CANCELLED, self.name, now, self._messages[seq])
             self._remove(self._messages[seq])
 
     # ------------------------------------------------------------------ receive
@@ -261,8 +270,10 @@ class QueueEntity:
             if delete:
                 taken.append(message)
                 self._remove(message)
+                self._journal.record(JournalKind.RECEIVED_AND_DELETED, self.name, now, message)
                 continue
             self._lock(message, session, now)
+            self._journal.record(JournalKind.DELIVERED, self.name, now, message)
             taken.append(message.snapshot())
         return taken
 
@@ -301,6 +312,7 @@ class QueueEntity:
             message = self._messages[seq]
             message.delivery_count += 1
             self._lock(message, session, now)
+            self._journal.record(JournalKind.DELIVERED, self.name, now, message)
             taken.append(message.snapshot())
         return taken
 
@@ -328,6 +340,7 @@ class QueueEntity:
 
     def complete(self, token: str, now: float) -> None:
         message = self._locked(token)
+        self._journal.record(JournalKind.COMPLETED, self.name, now, message)
         self._drop_lock(message, "settled", now)
         self._remove(message)
 
@@ -335,6 +348,7 @@ class QueueEntity:
         message = self._locked(token)
         if properties:
             message.application_properties.update(properties)
+        self._journal.record(JournalKind.ABANDONED, self.name, now, message)
         self._unlock(message, now, lost=None)
         self._notify(self.name)
 
@@ -343,6 +357,7 @@ class QueueEntity:
         for it or never looked at it), so the delivery does not count towards max delivery."""
         message = self._locked(token)
         message.delivery_count = max(0, message.delivery_count - 1)
+        self._journal.record(JournalKind.RELEASED, self.name, now, message)
         self._unlock(message, now, lost=None)
         self._notify(self.name)
 
@@ -353,6 +368,7 @@ class QueueEntity:
         self._drop_lock(message, "settled", now)
         message.deferred = True
         self._move(message, MessageState.DEFERRED)
+        self._journal.record(JournalKind.DEFERRED, self.name, now, message)
         return message.sequence_number
 
     def dead_letter_message(
@@ -441,6 +457,7 @@ class QueueEntity:
                 )
         session.holder = self._new_token()
         until = self._renew_session(session, now)
+        self._journal.record_session(JournalKind.SESSION_ACCEPTED, self.name, now, session.session_id, until)
         return SessionLease(self.name, session.session_id, session.holder, until)
 
     def _next_acceptable(self) -> _Session | None:
@@ -501,9 +518,15 @@ class QueueEntity:
     def _release_session(self, session: _Session, now: float, *, lost: bool) -> None:
         holder = session.holder
         session.holder = None
+        self._journal.record_session(
+            JournalKind.SESSION_LOST if lost else JournalKind.SESSION_RELEASED, self.name, now, session.session_id
+        )
         for seq in sorted(session.in_flight):
             message = self._messages[seq]
             assert message.lock_token is not None
+            self._journal.record(
+                JournalKind.LOCK_LOST, self.name, now, message, "session lock lost" if lost else "session released"
+            )
             self._unlock(message, now, lost="session")
         session.in_flight.clear()
         if holder is not None:
@@ -557,8 +580,63 @@ class QueueEntity:
                 break
         return found
 
-    def purge(self) -> int:
+    def delete(self, sequence_number: int, now: float) -> None:
+        """Remove one message that nobody holds (a person cleaning up by hand)."""
+        message = self._messages.get(sequence_number)
+        if message is None:
+            raise MessageNotFoundError(
+                f"'{self.name}' has no message with sequence number {sequence_number}",
+                details={"queue": self.name, "sequence_number": sequence_number},
+            )
+        if message.state is MessageState.LOCKED:
+            raise ValidationError(
+                "sequence_number",
+                f"message {sequence_number} of '{self.name}' is locked by a receiver until it settles or its lock "
+                "expires; delete it after that",
+            )
+        self._journal.record(JournalKind.DELETED, self.name, now, message)
+        self._remove(message)
+
+    def unlocked(self, sequence_numbers: Iterable[int] | None) -> list[BrokerMessage]:
+        """The named messages (or every one), all of them held by nobody; raises naming the first that is not."""
+        if sequence_numbers is None:
+            return [m for seq in self._order if (m := self._messages[seq]).state is not MessageState.LOCKED]
+        chosen = []
+        for seq in sequence_numbers:
+            message = self._messages.get(seq)
+            if message is None or message.state is MessageState.LOCKED:
+                raise MessageNotFoundError(
+                    f"'{self.name}' has no unlocked message with sequence number {seq}",
+                    details={"queue": self.name, "sequence_number": seq},
+                )
+            chosen.append(message)
+        return chosen
+
+    def remove(self, messages: Iterable[BrokerMessage]) -> None:
+        for message in messages:
+            self._remove(message)
+
+    def busy(self, now: float, grace: float) -> list[str]:
+        """Why this entity is not idle: something receivable, locked, or scheduled within ``grace`` seconds."""
+        reasons = []
+        if self.counts[MessageState.AVAILABLE]:
+            reasons.append(f"{self.counts[MessageState.AVAILABLE]} receivable")
+        if self.counts[MessageState.LOCKED]:
+            reasons.append(f"{self.counts[MessageState.LOCKED]} locked (being processed)")
+        scheduled = self._scheduled
+        while scheduled:
+            due, seq = scheduled[0]
+            message = self._messages.get(seq)
+            if message is not None and message.state is MessageState.SCHEDULED and message.enqueued_time == due:
+                if due <= now + grace:
+                    reasons.append(f"a scheduled message is due in {max(due - now, 0.0):.3f}s")
+                break
+            heapq.heappop(scheduled)  # stale: cancelled or already enqueued
+        return reasons
+
+    def purge(self, now: float = 0.0) -> int:
         count = len(self._messages)
+        self._journal.record_entity(JournalKind.PURGED, self.name, now, f"{count} messages")
         for message in list(self._messages.values()):
             self._remove(message)
         self._sessions.clear()
@@ -631,6 +709,7 @@ class QueueEntity:
         self._make_available(message, now)
 
     def _expire(self, message: BrokerMessage, now: float) -> None:
+        self._journal.record(JournalKind.EXPIRED, self.name, now, message)
         if self.options.dead_lettering_on_message_expiration and self.dead_letter is not None:
             self._to_dead_letter(message, now, TTL_EXPIRED_REASON, "The message expired and was dead lettered.")
         else:
@@ -641,6 +720,7 @@ class QueueEntity:
     ) -> None:
         """Store a copy in the dead-letter queue first, then remove the original: never lose it in between."""
         assert self.dead_letter is not None
+        self._journal.record(JournalKind.DEAD_LETTERED, self.name, now, message, reason, description)
         copy_ = message.snapshot()
         copy_.dead_letter_reason = reason
         copy_.dead_letter_description = description

@@ -8,12 +8,12 @@ always wall-clock seconds, so a test on the manual clock never hangs in a long p
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from .engine import Broker
+from .engine import Broker, IdleReport
 
-__all__ = ["BrokerWaiter"]
+__all__ = ["BrokerWaiter", "wait_until_idle"]
 
 T = TypeVar("T")
 
@@ -77,6 +77,60 @@ class BrokerWaiter:
                         del self._waiting[path]
                 if not future.done():
                     future.cancel()
+
+
+async def wait_until_idle(
+    broker: Broker,
+    paths: Sequence[str],
+    *,
+    quiet: float = 0.1,
+    timeout: float = 10.0,
+    grace: float = 0.0,
+    poll: float = 0.02,
+) -> IdleReport:
+    """Return once every entity in ``paths`` has been idle for ``quiet`` wall-clock seconds with no journal entry
+    about it; after ``timeout`` seconds return the report of what was still busy (``idle`` false).
+
+    ``grace``: a scheduled message due within this many seconds (engine clock) counts as work still to come.
+    """
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    deadline = start + max(timeout, 0.0)
+    changed = asyncio.Event()
+    journal = broker.journal
+    seen = journal.recorded
+
+    def on_entry() -> None:
+        loop.call_soon_threadsafe(changed.set)
+
+    unsubscribe = journal.subscribe(on_entry)
+    try:
+        idle_since: float | None = None
+        while True:
+            if journal.recorded != seen:
+                if journal.entries(entity=list(paths), after_id=seen, limit=1):
+                    idle_since = None  # something happened on these entities: the quiet time starts again
+                seen = journal.recorded
+            report = broker.idle_report(paths, grace)
+            now = loop.time()
+            if report.idle:
+                if idle_since is None:
+                    idle_since = now
+                if now - idle_since >= quiet:
+                    return IdleReport(idle=True, busy={}, waited=now - start)
+            else:
+                idle_since = None
+            if now >= deadline:
+                busy = report.busy or {path: [f"activity within the last {quiet}s"] for path in paths}
+                return IdleReport(idle=False, busy=busy, waited=now - start)
+            changed.clear()
+            wait = quiet - (now - idle_since) if idle_since is not None else poll
+            try:
+                await asyncio.wait_for(changed.wait(), max(min(wait, deadline - now), 0.0))
+            except TimeoutError:
+                pass
+    finally:
+        unsubscribe()
 
 
 def _resolve(future: asyncio.Future[None]) -> None:

@@ -27,7 +27,7 @@ from .._config import EmulatorConfig, redact_url
 from .._identifiers import MessageId, QueueName, SessionId
 from .._messages import Message, PeekedMessage, ReceiptHandle, ReceivedMessage, attributes_from_properties
 from .._queues import QueueOptions, QueueProperties, SessionSupport
-from ..broker import BrokerMessage
+from ..broker import BrokerMessage, IdleReport, JournalEntry, JournalKind
 from ..errors import (
     BatchTooLargeError,
     OperationTimeoutError,
@@ -39,7 +39,15 @@ from ..errors import (
     ValidationError,
     error_from_wire,
 )
-from ..ports import Capabilities, ClockControl, FaultControl, ProviderSettledSession, QueueProvider, SessionProvider
+from ..ports import (
+    Capabilities,
+    ClockControl,
+    FaultControl,
+    JournalControl,
+    ProviderSettledSession,
+    QueueProvider,
+    SessionProvider,
+)
 from .memory import PUBLIC_STATES, broker_message_from
 
 __all__ = ["EmulatorControl", "EmulatorFaultControl", "EmulatorProvider", "EmulatorSession"]
@@ -93,7 +101,7 @@ class _Http:
 
     async def call(
         self, method: str, path: str, body: dict[str, Any] | None = None, *,
-        params: dict[str, str] | None = None, wait: float = 0.0,
+        params: dict[str, str] | Sequence[tuple[str, str]] | None = None, wait: float = 0.0,
     ) -> Any:
         timeout = aiohttp.ClientTimeout(total=self._request_timeout + wait)
         data = orjson.dumps(body) if body is not None else None
@@ -235,6 +243,63 @@ class EmulatorFaultControl(FaultControl):
         await self._http.call("DELETE", "/v1/_control/faults")
 
 
+def _journal_entry_from_wire(wire: dict[str, Any]) -> JournalEntry:
+    locked_until = wire.get("locked_until")
+    return JournalEntry(
+        id=int(wire["id"]),
+        time=datetime.fromisoformat(wire["time"]).timestamp(),
+        kind=JournalKind(wire["kind"]),
+        entity=wire["entity"],
+        message_id=wire.get("message_id"),
+        sequence_number=wire.get("sequence_number"),
+        session_id=wire.get("session_id"),
+        delivery_count=wire.get("delivery_count"),
+        locked_until=datetime.fromisoformat(locked_until).timestamp() if locked_until else None,
+        client=wire.get("client"),
+        reason=wire.get("reason"),
+        description=wire.get("description"),
+    )
+
+
+class EmulatorJournalControl(JournalControl):
+    """The emulator's journal (``GET /v1/_control/journal``) and ``POST /v1/_control/wait-idle``."""
+
+    def __init__(self, http: _Http) -> None:
+        self._http = http
+
+    async def entries(
+        self,
+        *,
+        queues: Sequence[str] | None = None,
+        kinds: Sequence[str] | None = None,
+        message_id: str | None = None,
+        since: datetime | None = None,
+        after_id: int = 0,
+        limit: int | None = None,
+    ) -> list[JournalEntry]:
+        params: list[tuple[str, str]] = [("entity", q) for q in queues or ()]
+        params += [("kind", str(k)) for k in kinds or ()]
+        if message_id is not None:
+            params.append(("message_id", message_id))
+        if since is not None:
+            params.append(("since", since.astimezone(UTC).isoformat()))
+        if after_id:
+            params.append(("after_id", str(after_id)))
+        if limit is not None:
+            params.append(("limit", str(limit)))
+        answer = await self._http.call("GET", "/v1/_control/journal", params=params)
+        return [_journal_entry_from_wire(e) for e in answer["entries"]]
+
+    async def wait_until_idle(
+        self, queues: Sequence[str], *, timeout: float = 10.0, quiet: float = 0.1, grace: float = 0.0
+    ) -> IdleReport:
+        answer = await self._http.call(
+            "POST", "/v1/_control/wait-idle",
+            {"entities": list(queues), "timeout": timeout, "quiet": quiet, "grace": grace}, wait=timeout + quiet,
+        )
+        return IdleReport(idle=bool(answer["idle"]), busy=dict(answer["busy"]), waited=float(answer["waited"]))
+
+
 class EmulatorControl:
     """Test-side handle on a running emulator's control API (``/v1/_control``)."""
 
@@ -243,6 +308,7 @@ class EmulatorControl:
         self.url = self._http.base
         self.clock: ClockControl = EmulatorClockControl(self._http)
         self.faults: EmulatorFaultControl = EmulatorFaultControl(self._http)
+        self.journal: EmulatorJournalControl = EmulatorJournalControl(self._http)
 
     def __repr__(self) -> str:
         return f"EmulatorControl(url={redact_url(self.url)!r})"
@@ -361,6 +427,7 @@ def _capabilities(info: dict[str, Any] | None) -> Capabilities:
         ttl=True,
         clock_control=bool(info and info["clock"] == "manual"),
         fault_injection=True,
+        journal=bool(info and info.get("journal_size", 0)),
     )
 
 
@@ -376,6 +443,7 @@ class EmulatorProvider(QueueProvider):
         self.capabilities = _capabilities(None)
         self._clock = EmulatorClockControl(self._http)
         self._faults = EmulatorFaultControl(self._http)
+        self._journal = EmulatorJournalControl(self._http)
         self._batcher = _CompleteBatcher(self._http, self.capabilities.max_batch_size)
 
     @classmethod
@@ -408,6 +476,10 @@ class EmulatorProvider(QueueProvider):
     @property
     def faults(self) -> EmulatorFaultControl:
         return self._faults
+
+    @property
+    def journal(self) -> JournalControl | None:
+        return self._journal if self.capabilities.journal else None
 
     def _queue_path(self, queue: str) -> str:
         return f"/v1/queues/{_q(queue)}"

@@ -21,9 +21,18 @@ from ..broker import (
     SystemClock,
     dead_letter_path,
 )
-from ..broker.waiting import BrokerWaiter
+from ..broker.engine import IdleReport
+from ..broker.journal import Journal, JournalEntry
+from ..broker.waiting import BrokerWaiter, wait_until_idle
 from ..errors import BatchTooLargeError, QueueNotFoundError, SessionLockLostError, ValidationError
-from ..ports import Capabilities, ClockControl, ProviderSettledSession, QueueProvider, SessionProvider
+from ..ports import (
+    Capabilities,
+    ClockControl,
+    JournalControl,
+    ProviderSettledSession,
+    QueueProvider,
+    SessionProvider,
+)
 
 __all__ = ["InMemoryProvider", "broker_message_from", "peeked_from", "received_from"]
 
@@ -102,6 +111,31 @@ class _ManualClockControl(ClockControl):
         return datetime.fromtimestamp(self._clock.advance(delta), UTC)
 
 
+class _MemoryJournal(JournalControl):
+    def __init__(self, broker: Broker) -> None:
+        self._broker = broker
+
+    async def entries(
+        self,
+        *,
+        queues: Sequence[str] | None = None,
+        kinds: Sequence[str] | None = None,
+        message_id: str | None = None,
+        since: datetime | None = None,
+        after_id: int = 0,
+        limit: int | None = None,
+    ) -> list[JournalEntry]:
+        return self._broker.journal.entries(
+            entity=list(queues) if queues is not None else None, kinds=kinds, message_id=message_id,
+            since=since.timestamp() if since is not None else None, after_id=after_id, limit=limit,
+        )
+
+    async def wait_until_idle(
+        self, queues: Sequence[str], *, timeout: float = 10.0, quiet: float = 0.1, grace: float = 0.0
+    ) -> IdleReport:
+        return await wait_until_idle(self._broker, list(queues), quiet=quiet, timeout=timeout, grace=grace)
+
+
 class InMemoryProvider(QueueProvider):
     def __init__(self, config: InMemoryConfig | None = None, *, broker: Broker | None = None) -> None:
         config = config or InMemoryConfig()
@@ -111,6 +145,7 @@ class InMemoryProvider(QueueProvider):
                 clock,
                 limits=BrokerLimits(max_message_size=config.max_message_size),
                 auto_create=config.auto_create,
+                journal=Journal(config.journal_size),
             )
         self.broker = broker
         self._waiter = BrokerWaiter(broker)
@@ -132,10 +167,16 @@ class InMemoryProvider(QueueProvider):
             duplicate_detection=True,
             ttl=True,
             clock_control=manual,
+            journal=broker.journal.enabled,
         )
+        self._journal = _MemoryJournal(broker)
 
     def __repr__(self) -> str:
         return f"InMemoryProvider(clock={self.broker.clock!r})"
+
+    @property
+    def journal(self) -> JournalControl | None:
+        return self._journal if self.capabilities.journal else None
 
     @property
     def clock(self) -> ClockControl | None:

@@ -115,7 +115,8 @@ async def test_processor_failure_metadata_feeds_the_summary_D2_D10() -> None:
         assert by_body[b"flaky"].reason == "MaxDeliveryCountExceeded" and by_body[b"flaky"].error_type == "RuntimeError"
         summary = await manager.summary("jobs")
         assert summary.total == 4
-        assert summary.by_error_type == {"ValueError": 1, "PolicyViolation": 1, "MessageDecodeError": 1, "RuntimeError": 1}
+        expected = {"ValueError": 1, "PolicyViolation": 1, "MessageDecodeError": 1, "RuntimeError": 1}
+        assert summary.by_error_type == expected
 
 
 def test_a_provider_without_dead_letter_queues_is_refused() -> None:

@@ -12,6 +12,7 @@ import pytest
 from aiohttp import web
 from azure.servicebus import ServiceBusClient, ServiceBusMessage
 from queue_emulator.app import create_app
+from queue_emulator.settings import EmulatorSettings
 
 from .conftest import Emulator
 
@@ -19,7 +20,8 @@ from .conftest import Emulator
 @pytest.fixture
 def rest_url(emulator: Emulator) -> Iterator[str]:
     async def start() -> tuple[web.AppRunner, int]:
-        runner = web.AppRunner(create_app(broker=emulator.broker))
+        # The REST front only: the emulator fixture already serves AMQP (a second front would take port 5672).
+        runner = web.AppRunner(create_app(EmulatorSettings(amqp=False), broker=emulator.broker))
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()

@@ -63,6 +63,7 @@ async def info(request: web.Request) -> web.Response:
         max_request_size=settings.max_request_size,
         max_batch_size=settings.max_batch_size,
         max_queues=request.app[BROKER].limits.max_queues,
+        journal_size=request.app[BROKER].journal.size if request.app[BROKER].journal.enabled else 0,
         amqp_port=amqp_port,
         servicebus_connection_string=None if amqp_port is None else settings.servicebus_connection_string(amqp_port),
     ))

@@ -25,6 +25,15 @@ _PARAMETERS: dict[str, dict[str, Any]] = {
     "lock_token": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "^[A-Za-z0-9_-]+$"},
     "session_id": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[A-Za-z0-9_.:-]+$"},
     "session_token": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "^[A-Za-z0-9_-]+$"},
+    "sequence_number": {"type": "integer", "minimum": 1},
+    "dead_letter": {"type": "boolean", "default": False},
+    "entity": {"type": "array", "items": {"type": "string"}, "description": "repeat for several; covers sub-entities"},
+    "kind": {"type": "array", "items": {"type": "string"}, "description": "repeat for several"},
+    "message_id": {"type": "string"},
+    "since": {"type": "string", "format": "date-time"},
+    "until": {"type": "string", "format": "date-time"},
+    "after_id": {"type": "integer", "minimum": 0, "description": "only entries newer than this id"},
+    "limit": {"type": "integer", "minimum": 1, "description": "the newest this many"},
 }
 _STATUS_TEXT = {200: "OK", 201: "Created", 204: "No Content"}
 
@@ -55,8 +64,11 @@ def build_openapi(routes: Iterable[Route]) -> dict[str, Any]:
             {"name": name, "in": "path", "required": True, "schema": _PARAMETERS[name]}
             for name in re.findall(r"{(\w+)}", route.path)
         ]
+        # A query name ending in "?" is optional.
         parameters += [
-            {"name": name, "in": "query", "required": True, "schema": _PARAMETERS[name]} for name in route.query
+            {"name": name.rstrip("?"), "in": "query", "required": not name.endswith("?"),
+             "schema": _PARAMETERS[name.rstrip("?")]}
+            for name in route.query
         ]
         if parameters:
             operation["parameters"] = parameters
@@ -68,6 +80,9 @@ def build_openapi(routes: Iterable[Route]) -> dict[str, Any]:
         success: dict[str, Any] = {"description": _STATUS_TEXT.get(route.status, "OK")}
         if route.response is not None:
             success["content"] = {"application/json": {"schema": refs[(route.response, "serialization")]}}
+        elif route.streams:
+            success["content"] = {route.streams: {"schema": {"type": "string"}}}
+            success["description"] = "a stream: one JSON journal entry per line, until the client disconnects"
         operation["responses"] = {
             str(route.status): success,
             "default": {

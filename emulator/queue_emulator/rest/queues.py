@@ -14,7 +14,7 @@ from aiohttp import web
 
 from queue_runtime import QueueName, QueueOptions
 from queue_runtime.broker import Broker, BrokerMessage
-from queue_runtime.errors import BatchTooLargeError, MessageLockLostError, QueueError
+from queue_runtime.errors import BatchTooLargeError, MessageLockLostError, QueueError, ValidationError
 
 from ._http import encode, no_content, parse, path_of, queue_of
 from .errors import error_body
@@ -27,10 +27,13 @@ from .wire import (
     DeferResponse,
     LockedUntilResponse,
     PeekRequest,
+    PurgeRequest,
+    PurgeResponse,
     QueueListResponse,
     QueuePropertiesOut,
     ReceiveDeferredRequest,
     ReceiveRequest,
+    ResubmitRequest,
     ScheduleRequest,
     SendMessage,
     SendRequest,
@@ -49,9 +52,9 @@ from .wire import (
 
 __all__ = [
     "abandon", "accept_session", "cancel_scheduled", "complete", "complete_batch", "create_queue", "dead_letter",
-    "defer", "delete_queue", "get_queue", "get_session_state", "list_queues", "list_sessions", "peek", "receive",
-    "receive_deferred", "release_session", "renew_lock", "renew_session_lock", "schedule", "send",
-    "session_receive", "set_session_state",
+    "defer", "delete_message", "delete_queue", "get_queue", "get_session_state", "list_queues", "list_sessions",
+    "peek", "purge", "receive", "receive_deferred", "release_session", "renew_lock", "renew_session_lock",
+    "resubmit_dead_letters", "schedule", "send", "session_receive", "set_session_state",
 ]
 
 
@@ -378,4 +381,34 @@ async def release_session(request: web.Request) -> web.Response:
     body = await parse(request, SessionTokenRequest)
     broker = await _before(request, "release_session", queue)
     broker.release_session(queue, session_id, body.session_token)
+    return no_content()
+
+
+# ---------------------------------------------------------------- by hand (dashboard, scripts)
+
+
+async def purge(request: web.Request) -> web.Response:
+    body = await parse(request, PurgeRequest)
+    queue = queue_of(request)
+    broker = await _before(request, "purge", queue)
+    return encode(PurgeResponse(purged=broker.purge(path_of(queue, body.dead_letter))))
+
+
+async def resubmit_dead_letters(request: web.Request) -> web.Response:
+    body = await parse(request, ResubmitRequest)
+    queue = queue_of(request)
+    broker = await _before(request, "resubmit_dead_letters", queue)
+    if body.sequence_numbers is not None:
+        _check_batch(request, len(body.sequence_numbers))
+    return encode(SendResponse(sequence_numbers=broker.resubmit_dead_letters(queue, body.sequence_numbers)))
+
+
+async def delete_message(request: web.Request) -> web.Response:
+    queue = queue_of(request)
+    raw = request.match_info["sequence_number"]
+    if not raw.isdigit():
+        raise ValidationError("sequence_number", f"must be a positive integer, got {raw!r}")
+    dead_letter = request.query.get("dead_letter", "false").lower() in ("1", "true", "yes")
+    broker = await _before(request, "delete_message", queue)
+    broker.delete_message(path_of(queue, dead_letter), int(raw))
     return no_content()

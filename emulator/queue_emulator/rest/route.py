@@ -26,3 +26,4 @@ class Route:
     query: tuple[str, ...] = ()
     tag: str = "messages"
     in_schema: bool = True
+    streams: str | None = None  # the media type of a streaming response (no JSON model)

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from queue_runtime import QueueOptions
 
-from . import control, dashboard, queues
+from . import control, dashboard, journal, queues
 from .openapi import serve_openapi
 from .route import Route
 from .wire import (
@@ -23,16 +23,21 @@ from .wire import (
     FaultRequest,
     FaultsResponse,
     HealthResponse,
+    IdleResponse,
     InfoResponse,
+    JournalResponse,
     LockedUntilResponse,
     LoseLockRequest,
     MessagesResponse,
     OverviewResponse,
     PeekRequest,
+    PurgeRequest,
+    PurgeResponse,
     QueueListResponse,
     QueuePropertiesOut,
     ReceiveDeferredRequest,
     ReceiveRequest,
+    ResubmitRequest,
     ScheduleRequest,
     SendRequest,
     SendResponse,
@@ -45,6 +50,7 @@ from .wire import (
     SettleBatchResponse,
     SettleRequest,
     StatsResponse,
+    WaitIdleRequest,
 )
 
 __all__ = ["ROUTES", "Route", "add_routes"]
@@ -56,6 +62,8 @@ C = "/v1/_control"
 
 ROUTES: tuple[Route, ...] = (
     Route("GET", "/", dashboard.page, "dashboard", "web dashboard", tag="service", in_schema=False),
+    Route("GET", "/dashboard/{name}", dashboard.asset, "dashboard_asset", "the dashboard's CSS and script",
+          tag="service", in_schema=False),
     Route("GET", "/v1/openapi.json", serve_openapi, "openapi", "this document", tag="service", in_schema=False),
     Route("GET", "/health", control.health, "health", "liveness", response=HealthResponse, tag="service"),
     Route("GET", "/v1/info", control.info, "info", "limits and clock mode", response=InfoResponse, tag="service"),
@@ -68,6 +76,8 @@ ROUTES: tuple[Route, ...] = (
           tag="queues"),
     Route("DELETE", Q, queues.delete_queue, "delete_queue", "delete a queue and its messages", status=204,
           tag="queues"),
+    Route("POST", Q + "/purge", queues.purge, "purge", "delete every message (or every dead letter) of a queue",
+          PurgeRequest, PurgeResponse, tag="queues"),
     # messages
     Route("POST", Q + "/messages", queues.send, "send", "send one or more messages (all or none)", SendRequest,
           SendResponse),
@@ -81,6 +91,11 @@ ROUTES: tuple[Route, ...] = (
           "cancel scheduled messages", CancelScheduledRequest, status=204),
     Route("POST", Q + "/messages/deferred", queues.receive_deferred, "receive_deferred",
           "receive deferred messages by sequence number", ReceiveDeferredRequest, MessagesResponse),
+    Route("DELETE", Q + "/messages/{sequence_number}", queues.delete_message, "delete_message",
+          "delete one message nobody holds (add ?dead_letter=true for a dead letter)", status=204,
+          query=("dead_letter?",)),
+    Route("POST", Q + "/dead-letters/resubmit", queues.resubmit_dead_letters, "resubmit_dead_letters",
+          "move dead letters (named, or all) back to their queue as fresh messages", ResubmitRequest, SendResponse),
     # settlement
     Route("POST", Q + "/locks/complete", queues.complete_batch, "complete_batch", "complete many locks",
           SettleBatchRequest, SettleBatchResponse, tag="locks"),
@@ -128,6 +143,15 @@ ROUTES: tuple[Route, ...] = (
           "the next settle with this lock token fails as lock-lost", LoseLockRequest, status=204, tag="control"),
     Route("GET", C + "/stats", control.stats, "stats", "request and message counters", response=StatsResponse,
           tag="control"),
+    Route("GET", C + "/journal", journal.query_journal, "query_journal",
+          "operations recorded by the engine, oldest first", response=JournalResponse, query=journal.JOURNAL_QUERY,
+          tag="journal"),
+    Route("GET", C + "/journal/follow", journal.follow_journal, "follow_journal",
+          "the journal live: one JSON entry per line (NDJSON) as operations happen", query=journal.JOURNAL_QUERY,
+          tag="journal", streams="application/x-ndjson"),
+    Route("POST", C + "/wait-idle", journal.wait_idle, "wait_idle",
+          "wait until entities have nothing receivable, locked or due, for a quiet time", WaitIdleRequest,
+          IdleResponse, tag="journal"),
     Route("GET", C + "/overview", control.overview, "overview", "what the dashboard shows",
           response=OverviewResponse, tag="control"),
 )

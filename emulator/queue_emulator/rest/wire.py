@@ -30,15 +30,21 @@ __all__ = [
     "FaultsResponse",
     "FrontHealth",
     "HealthResponse",
+    "IdleResponse",
     "InfoResponse",
+    "JournalEntryOut",
+    "JournalResponse",
     "LockedUntilResponse",
     "LoseLockRequest",
     "MessageOut",
     "MessagesResponse",
     "PeekRequest",
+    "PurgeRequest",
+    "PurgeResponse",
     "QueueListResponse",
     "ReceiveDeferredRequest",
     "ReceiveRequest",
+    "ResubmitRequest",
     "ScheduleRequest",
     "SendMessage",
     "SendRequest",
@@ -53,6 +59,7 @@ __all__ = [
     "SettleBatchResponse",
     "SettleRequest",
     "SettleResult",
+    "WaitIdleRequest",
     "to_timestamp",
 ]
 
@@ -131,6 +138,7 @@ class InfoResponse(BaseModel):
     max_request_size: int
     max_batch_size: int
     max_queues: int
+    journal_size: int = Field(default=0, description="operations the journal keeps (0: off)")
     amqp_port: int | None = None
     servicebus_connection_string: str | None = None
 
@@ -528,3 +536,62 @@ class OverviewResponse(BaseModel):
     now: datetime
     clock: str
     queues: list[QueueOverview]
+
+
+# ---------------------------------------------------------------- journal and hand-held actions
+
+
+class JournalEntryOut(BaseModel):
+    id: int = Field(description="position in the journal since the start (increasing, never reused)")
+    time: datetime = Field(description="on the emulator's clock")
+    kind: str = Field(description="sent, delivered, completed, abandoned, dead_lettered, ... (docs/journal.md)")
+    entity: str
+    message_id: str | None = None
+    sequence_number: int | None = None
+    session_id: str | None = None
+    delivery_count: int | None = None
+    locked_until: datetime | None = None
+    client: str | None = Field(default=None, description="rest:<request id or address>, amqp:<peer address>")
+    reason: str | None = None
+    description: str | None = None
+
+
+class JournalResponse(BaseModel):
+    entries: list[JournalEntryOut]
+    recorded: int = Field(description="entries recorded since start (or the id of the newest)")
+    dropped: int = Field(description="oldest entries pushed out because the ring was full")
+    size: int = Field(description="entries the ring keeps (0: the journal is off)")
+
+
+class WaitIdleRequest(BaseModel):
+    model_config = _STRICT
+
+    entities: list[str] = Field(min_length=1, description="queues (or queue/$DeadLetterQueue) to watch")
+    timeout: Annotated[float, Field(ge=0, le=3600, allow_inf_nan=False)] = 10.0
+    quiet: Annotated[float, Field(ge=0, le=600, allow_inf_nan=False)] = Field(
+        default=0.1, description="seconds the entities must stay idle, with no journal entry about them")
+    grace: Seconds = Field(default=0.0, description="a scheduled message due within this many seconds is busy")
+
+
+class IdleResponse(BaseModel):
+    idle: bool
+    busy: dict[str, list[str]] = Field(description="each entity still busy at the timeout, and why")
+    waited: float
+
+
+class PurgeRequest(BaseModel):
+    model_config = _STRICT
+
+    dead_letter: bool = Field(default=False, description="purge the dead-letter queue instead")
+
+
+class PurgeResponse(BaseModel):
+    purged: int
+
+
+class ResubmitRequest(BaseModel):
+    model_config = _STRICT
+
+    sequence_numbers: list[int] | None = Field(
+        default=None, description="dead letters to move back (sequence numbers in the dead-letter queue); "
+                                  "omit for all that are not locked")

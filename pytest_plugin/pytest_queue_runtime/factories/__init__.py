@@ -11,6 +11,7 @@ from .client import (
     queue_client_factory,
     queue_clock,
     queue_faults,
+    queue_journal,
     queue_name,
     queue_name_factory,
 )
@@ -29,6 +30,7 @@ __all__ = [
     "queue_emulator_noproc",
     "queue_emulator_proc",
     "queue_faults",
+    "queue_journal",
     "queue_name",
     "queue_name_factory",
     "queue_target",

@@ -16,6 +16,7 @@ from queue_runtime import QueueClient, QueueConfig, QueueOptions
 from queue_runtime.errors import QueueError, QueueNotFoundError
 from queue_runtime.ports import ClockControl, FaultControl
 
+from ..journal import QueueJournal
 from ..names import unique_queue_name
 from ..targets import ProviderTarget
 from ._signature import async_fixture, depends_on
@@ -29,6 +30,7 @@ __all__ = [
     "queue_client_factory",
     "queue_clock",
     "queue_faults",
+    "queue_journal",
     "queue_name",
     "queue_name_factory",
 ]
@@ -216,3 +218,16 @@ def queue_faults(client_fixture: str = "queue_client") -> Any:
         await control.clear()
 
     return queue_faults_fixture
+
+
+def queue_journal(client_fixture: str = "queue_client") -> Any:
+    @async_fixture
+    @depends_on(client_fixture)
+    async def queue_journal_fixture(request: pytest.FixtureRequest, **deps: Any) -> QueueJournal:
+        client: QueueClient = deps[client_fixture]
+        control = client.provider.journal
+        if control is None or not client.capabilities.journal:
+            pytest.skip(missing_capability_reason("journal", provider_label(request, client)))
+        return await QueueJournal.start(control)
+
+    return queue_journal_fixture

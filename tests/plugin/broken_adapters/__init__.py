@@ -119,5 +119,11 @@ def no_sessions() -> QueueProvider:
     return provider
 
 
+def no_journal() -> QueueProvider:
+    provider = FaultInjectingProvider(_memory())
+    provider.capabilities = dataclasses.replace(provider.capabilities, provider="no-journal", journal=False)
+    return provider
+
+
 def not_a_provider() -> object:
     return object()

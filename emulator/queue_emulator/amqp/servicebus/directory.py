@@ -11,6 +11,7 @@ import contextlib
 from typing import Any
 
 from queue_runtime.broker import Broker
+from queue_runtime.broker.journal import set_client
 from queue_runtime.broker.waiting import BrokerWaiter
 from queue_runtime.errors import QueueError
 
@@ -56,6 +57,8 @@ class ServiceBusNodes:
         return self.broker.limits.max_message_size * 2
 
     def attach(self, connection: Connection, session: Session, attach: Attach) -> None:
+        # Attaches run in the connection's task: from here on, what this connection does is journaled as its own.
+        set_client(f"amqp:{connection.peer}")
         peer_is_sender = attach.role == Role.SENDER
         terminus = attach.target if peer_is_sender else attach.source
         address = parse_address(getattr(terminus, "address", None))
