@@ -48,12 +48,16 @@ def test_a_dotted_name_made_over_amqp_is_seen_and_deleted_over_rest(auto_creatin
 
 
 @pytest.mark.parametrize("name", ["has space", "100%", "caf\u00e9", "a/b", "x" * 300])
-def test_a_name_rest_refuses_the_amqp_front_refuses_too(auto_creating: EmulatorThread, name: str) -> None:
+def test_a_name_rest_refuses_the_amqp_front_refuses_too(
+    auto_creating: EmulatorThread, name: str, caplog: pytest.LogCaptureFixture
+) -> None:
     status, error = _rest(auto_creating, "PUT", "/v1/queues/" + quote(name, safe=""))
     assert status in (400, 404), error  # a '/' cannot even reach the route
     with ServiceBusClient.from_connection_string(_connection_string(auto_creating), retry_total=0) as client:
         with pytest.raises(ServiceBusError) as info, client.get_queue_sender(name) as sender:
             sender.send_messages(ServiceBusMessage("hello"))
-    assert "invalid queue_name" in str(info.value), str(info.value)
+    # Service Bus refuses the token for such an entity (the SDK raises its authentication error with a generic
+    # text); the emulator's log line says which naming rule the name breaks.
+    assert "invalid queue_name" in str(info.value) or "invalid queue_name" in caplog.text, caplog.text
     status, listing = _rest(auto_creating, "GET", "/v1/queues")
     assert name not in json.dumps(listing)

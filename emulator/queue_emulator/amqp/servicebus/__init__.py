@@ -52,17 +52,17 @@ def create_servicebus_server(
         rules = (*SasVerifier.single(sas_key_name, sas_key).rules, *rules)
     verifier = SasVerifier(rules)
 
-    def entity_exists(path: str) -> bool:
+    def entity_problem(path: str) -> AmqpFault | None:
         address = parse_address(path)
         if address is None or address.kind == "cbs":
-            return True
+            return None
         try:
             check_entity(broker, address)
-        except AmqpFault:
-            return False
-        return True
+        except AmqpFault as fault:
+            return fault
+        return None
 
-    nodes = ServiceBusNodes(broker, waiter, CbsNode(verifier, entity_exists), faults)
+    nodes = ServiceBusNodes(broker, waiter, CbsNode(verifier, entity_problem), faults)
     credentials = {rule.name: rule.key.get_secret_value() for rule in rules} if rules else None
     return AmqpServer(nodes, sasl=SaslPolicy(credentials), host=host, port=port,
                       max_frame_size=max_frame_size, idle_timeout=idle_timeout, tls=tls, tls_port=tls_port,

@@ -118,8 +118,9 @@ def has_claim(grants: Iterable[Grant], path: str, right: str, now: float) -> boo
 @dataclass(frozen=True, slots=True)
 class CbsNode:
     verifier: SasVerifier
-    entity_exists: Callable[[str], bool] = field(default=lambda path: True)
-    """Whether an entity path exists (or would be auto-created): a token for anything else is answered 404."""
+    entity_problem: Callable[[str], AmqpFault | None] = field(default=lambda path: None)
+    """Why a token's entity cannot be used (it does not exist and is not auto-created, or its name breaks the
+    naming rule), or None: a token for such an entity is refused with that status and reason."""
 
     def handle(self, request: AmqpMessage, *, peer: str = "?") -> tuple[AmqpMessage, Grant | None]:
         """Answer one put-token request; the grant (if any) is for the caller's connection."""
@@ -142,10 +143,13 @@ class CbsNode:
             if isinstance(checked, str):
                 status, description = 401, f"InvalidSignature: {checked}"
                 log.warning("AMQP %s: put-token for %r rejected (401): %s", peer, audience, checked)
-            elif path and not self.entity_exists(path):
-                status = 404
-                description = f"The messaging entity {audience!r} could not be found."
-                log.warning("AMQP %s: put-token for %r rejected (404): no such entity", peer, audience)
+            elif path and (problem := self.entity_problem(path)) is not None:
+                status = problem.status_code
+                if status == 404:
+                    description = f"The messaging entity {audience!r} could not be found."
+                else:
+                    description = f"{audience!r}: {problem.description}"
+                log.warning("AMQP %s: put-token for %r rejected (%d): %s", peer, audience, status, description)
             else:
                 status, description, grant = 202, "Accepted", checked
         reply = AmqpMessage(
