@@ -406,21 +406,12 @@ def _row_cells(page: str, array: str) -> list[bool]:
 
 
 @pytest.mark.asyncio
-async def test_dashboard_number_columns_sit_under_number_headers(http: Client) -> None:
-    page = await (await http.get("/")).text()
-    for body, array in (("queues", "queues"), ("sessions", "sessions"), ("deadletters", "dead")):
-        headers, cells = _table_columns(page, body), _row_cells(page, array)
-        assert len(headers) == len(cells) and headers == cells, (body, headers, cells)
-    assert "td.num, th.num { text-align: right" in page
-
-
-@pytest.mark.asyncio
-async def test_dashboard_says_how_many_dead_letters_it_does_not_show(http: Client) -> None:
+async def test_the_overview_says_how_many_dead_letters_it_does_not_list(http: Client) -> None:
+    # The dashboard pages through peek (tests/emulator/test_dashboard_browser.py); the overview's short list says
+    # how many it leaves out, for scripts that read it.
     for i in range(25):
         await send(http, "q", f"m-{i}".encode())
     for m in await receive(http, "q", 25):
         await call(http, "POST", f"/v1/queues/q/locks/{m['lock_token']}/dead-letter", {"reason": "why"}, 204)
     [queue] = (await call(http, "GET", "/v1/_control/overview"))["queues"]
     assert len(queue["dead_letters"]) == 20 and queue["dead_letters_total"] == 25
-    page = await (await http.get("/")).text()
-    assert "q.dead_letters_total > q.dead_letters.length" in page and '"showing " +' in page
