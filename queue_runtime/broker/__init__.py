@@ -1,10 +1,11 @@
 """The broker engine shared by the in-memory provider and the emulator (see DESIGN.md)."""
 
 from .clock import Clock, ManualClock, SystemClock
-from .engine import Broker, BrokerLimits, dead_letter_path
+from .engine import HOP_LIMIT_REASON, Broker, BrokerLimits, dead_letter_path, subscription_path
 from .records import BrokerMessage, MessageState, SessionLease, SessionSnapshot
 
 __all__ = [
+    "HOP_LIMIT_REASON",
     "Broker",
     "BrokerLimits",
     "BrokerMessage",
@@ -15,4 +16,5 @@ __all__ = [
     "SessionSnapshot",
     "SystemClock",
     "dead_letter_path",
+    "subscription_path",
 ]

@@ -45,6 +45,11 @@ _TOMBSTONE_SECONDS = 600.0
 _TOMBSTONE_MAX = 100_000
 
 
+# ``forward(message, now)`` moves a message on to another entity; it returns None when done, else the
+# (reason, description) to dead-letter the message with here instead.
+Forwarder = Callable[[BrokerMessage, float], "tuple[str, str] | None"]
+
+
 @dataclass(slots=True)
 class _Session:
     session_id: str
@@ -94,6 +99,9 @@ class QueueEntity:
         self._token_counter = itertools.count(secrets.randbits(40))
         self.counts: dict[MessageState, int] = dict.fromkeys(MessageState, 0)
         self.size_bytes = 0
+        # Set by the broker for auto-forwarding: messages that become available (or are dead-lettered) move on.
+        self.forward: Forwarder | None = None
+        self.forward_dead_lettered: Forwarder | None = None
 
     def _new_token(self) -> str:
         return f"{self._token_prefix}{next(self._token_counter) & 0xFFFF_FFFF_FFFF:012x}"
@@ -540,6 +548,9 @@ class QueueEntity:
         if message.expires_at is not None and message.expires_at <= now:
             self._expire(message, now)
             return
+        if self.forward is not None and not self.is_dead_letter:
+            self._forward(message, now)
+            return
         self._move(message, MessageState.AVAILABLE)
         seq = message.sequence_number
         if message.session_id is not None and self.options.requires_session:
@@ -550,6 +561,18 @@ class QueueEntity:
             self._offer_session(session)
         else:
             heapq.heappush(self._available, seq)
+
+    def _forward(self, message: BrokerMessage, now: float) -> None:
+        """Hand the message to the forwarding target first, then drop it here (never lost in between); if the
+        target refuses it, it is dead-lettered here with the target's reason."""
+        assert self.forward is not None
+        failure = self.forward(message.snapshot(), now)
+        if failure is None:
+            self._remove(message)
+        elif self.dead_letter is not None:
+            self._to_dead_letter(message, now, failure[0], failure[1])
+        else:  # pragma: no cover - a dead-letter queue never forwards on receipt
+            self._remove(message)
 
     def _drop_lock(self, message: BrokerMessage, why: str, now: float) -> None:
         token = message.lock_token
@@ -600,8 +623,30 @@ class QueueEntity:
             copy_.application_properties["DeadLetterErrorDescription"] = description
         copy_.scheduled_enqueue_time = None
         copy_.time_to_live = None
+        if self.forward_dead_lettered is not None and self.forward_dead_lettered(copy_.snapshot(), now) is None:
+            self._remove(message)
+            return
         self.dead_letter._store_dead_lettered(copy_, now)
         self._remove(message)
+
+    def store_dead_lettered(
+        self, message: BrokerMessage, now: float, reason: str | None, description: str | None
+    ) -> None:
+        """Put a message that never reached this entity straight into its dead-letter queue (a filter that
+        failed to evaluate, a copy that this subscription cannot hold)."""
+        assert self.dead_letter is not None
+        message.sequence_number = 0
+        message.state = MessageState.AVAILABLE
+        message.dead_letter_reason = reason
+        message.dead_letter_description = description
+        message.dead_letter_source = self.name
+        if reason is not None:
+            message.application_properties["DeadLetterReason"] = reason
+        if description is not None:
+            message.application_properties["DeadLetterErrorDescription"] = description
+        message.scheduled_enqueue_time = None
+        message.time_to_live = None
+        self.dead_letter._store_dead_lettered(message, now)
 
     def _store_dead_lettered(self, message: BrokerMessage, now: float) -> None:
         self.add(message, now)
