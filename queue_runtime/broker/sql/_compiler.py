@@ -37,6 +37,8 @@ __all__ = ["Evaluator", "Statement", "compile_action_tree", "compile_filter_tree
 
 Evaluator = Callable[[Mapping[str, Any], Mapping[str, Any]], Any]
 Statement = Callable[[MutableMapping[str, Any], MutableMapping[str, Any]], None]
+# Operators nested deeper than this are refused when compiling, so that evaluating never exhausts Python's stack.
+MAX_DEPTH = 128
 _PARAMETER_TYPES = (str, int, float, bool, datetime, timedelta, uuid.UUID, bytes)
 _TERMINAL_NAMES = {
     "COMP_OP": "a comparison operator",
@@ -159,6 +161,7 @@ def _fold(node: Node, *children: Node) -> Node:
 class _Compiler:
     def __init__(self, parameters: dict[str, Any]) -> None:
         self.parameters = parameters
+        self.depth = 0
 
     # entry points -------------------------------------------------------------------------------------------------
 
@@ -180,7 +183,13 @@ class _Compiler:
         method = getattr(self, "_" + str(tree.data).rstrip("_"), None)
         if method is None:  # pragma: no cover - the grammar has no other rules
             raise _Fail(f"unsupported construct {tree.data}", tree)
-        node: Node = method(tree)
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise _Fail(f"the expression nests too deeply (more than {MAX_DEPTH} levels)", tree)
+        try:
+            node: Node = method(tree)
+        finally:
+            self.depth -= 1
         return node
 
     # literals and names -------------------------------------------------------------------------------------------
@@ -284,25 +293,36 @@ class _Compiler:
     # arithmetic ---------------------------------------------------------------------------------------------------
 
     def _sum(self, tree: Tree[Token]) -> Node:
+        """A left-associative chain (a + b - c, a * b / c), evaluated in one loop, never as deep recursion."""
         children = tree.children
-        first = children[0]
-        assert first is not None
-        node = self.value(first)
+        first_tree = children[0]
+        assert first_tree is not None
+        first = self.value(first_tree)
+        rest: list[tuple[str, Node]] = []
         for index in range(1, len(children), 2):
             op_token, operand_tree = children[index], children[index + 1]
             assert isinstance(op_token, Token) and operand_tree is not None
-            node = self._binary(op_token.value, node, self.value(operand_tree), tree)
-        return node
+            rest.append((op_token.value, self.value(operand_tree)))
+        if len(rest) == 1:
+            (op, right), lf = rest[0], first.fn
+            rf = right.fn
+
+            def binary(system: Mapping[str, Any], user: Mapping[str, Any]) -> Any:
+                return arithmetic(op, lf(system, user), rf(system, user))
+
+            return _fold(Node(binary, False, True, tree), first, right)
+        head = first.fn
+        steps = tuple((op, node.fn) for op, node in rest)
+
+        def chain(system: Mapping[str, Any], user: Mapping[str, Any]) -> Any:
+            result = head(system, user)
+            for op, operand in steps:
+                result = arithmetic(op, result, operand(system, user))
+            return result
+
+        return _fold(Node(chain, False, True, tree), first, *(node for _, node in rest))
 
     _product = _sum
-
-    def _binary(self, op: str, left: Node, right: Node, where: Tree[Token]) -> Node:
-        lf, rf = left.fn, right.fn
-
-        def evaluate(system: Mapping[str, Any], user: Mapping[str, Any]) -> Any:
-            return arithmetic(op, lf(system, user), rf(system, user))
-
-        return _fold(Node(evaluate, False, True, where), left, right)
 
     def _unary(self, tree: Tree[Token]) -> Node:
         op_token, operand_tree = tree.children
@@ -506,17 +526,47 @@ class _Compiler:
 
     def _and_expr(self, tree: Tree[Token]) -> Node:
         operands = [self.condition(child) for child in tree.children if child is not None]
-        node = operands[0]
-        for right in operands[1:]:
-            node = _fold(Node(_and(node.fn, right.fn), True, False, tree), node, right)
-        return node
+        fns = [operand.fn for operand in operands]
+        evaluate = _and(*fns) if len(fns) == 2 else _and_all(fns)
+        return _fold(Node(evaluate, True, False, tree), *operands)
 
     def _or_expr(self, tree: Tree[Token]) -> Node:
         operands = [self.condition(child) for child in tree.children if child is not None]
-        node = operands[0]
-        for right in operands[1:]:
-            node = _fold(Node(_or(node.fn, right.fn), True, False, tree), node, right)
-        return node
+        fns = [operand.fn for operand in operands]
+        evaluate = _or(*fns) if len(fns) == 2 else _or_all(fns)
+        return _fold(Node(evaluate, True, False, tree), *operands)
+
+
+def _and_all(operands: list[Evaluator]) -> Evaluator:
+    steps = tuple(operands)
+
+    def evaluate(system: Mapping[str, Any], user: Mapping[str, Any]) -> Any:
+        unknown = False
+        for operand in steps:
+            result = operand(system, user)
+            if result is False:
+                return False
+            if result is None:
+                unknown = True
+        return None if unknown else True
+
+    return evaluate
+
+
+def _or_all(operands: list[Evaluator]) -> Evaluator:
+    steps = tuple(operands)
+
+    def evaluate(system: Mapping[str, Any], user: Mapping[str, Any]) -> Any:
+        unknown = False
+        for operand in steps:
+            result = operand(system, user)
+            if result is True:
+                return True
+            if result is None:
+                unknown = True
+        return None if unknown else False
+
+    return evaluate
 
 
 def _and(first: Evaluator, second: Evaluator) -> Evaluator:
