@@ -54,9 +54,9 @@ def find_user_key(user: Mapping[str, Any], name: str) -> str | None:
     """The key of ``user`` that names ``name`` (exact match first, then case-insensitive), or None."""
     if name in user:
         return name
-    folded = name.casefold()
-    for key in user:
-        if isinstance(key, str) and key.casefold() == folded:
+    folded, size = name.casefold(), len(name)
+    for key in user:  # names of one length only: .NET's OrdinalIgnoreCase never matches "ß" with "ss"
+        if isinstance(key, str) and len(key) == size and key.casefold() == folded:
             return key
     return None
 
@@ -84,14 +84,14 @@ class PropertyRef:
 
                 return ttl
             return lambda system, user: system.get(key)
-        folded = key.casefold()
+        folded, size = key.casefold(), len(key)
 
         def get_user(system: Mapping[str, Any], user: Mapping[str, Any]) -> Any:
             value = user.get(key, _MISSING)
             if value is not _MISSING:
                 return value
             for name in user:
-                if isinstance(name, str) and name.casefold() == folded:
+                if isinstance(name, str) and len(name) == size and name.casefold() == folded:
                     return user[name]
             return None
 

@@ -146,6 +146,23 @@ def arithmetic(op: str, left: Any, right: Any) -> Any:
     """``left op right`` for + - * / %; unknown when an operand is NULL."""
     if left is None or right is None:
         return None
+    lt, rt = type(left), type(right)
+    if (lt is float or lt is int) and (rt is float or rt is int):  # the common case, without kind lookups
+        if lt is int and rt is int:
+            if op == "+":
+                return _checked(left + right)
+            if op == "-":
+                return _checked(left - right)
+            if op == "*":
+                return _checked(left * right)
+            return _int_div(left, right) if op == "/" else _int_mod(left, right)
+        if op == "+":
+            return float(left + right)
+        if op == "-":
+            return float(left - right)
+        if op == "*":
+            return float(left * right)
+        return _float_div(float(left), float(right)) if op == "/" else _float_mod(float(left), float(right))
     lk, rk = kind_of(left), kind_of(right)
     if lk == "number" and rk == "number":
         if not isinstance(left, float) and not isinstance(right, float):
