@@ -148,6 +148,7 @@ def test_a_failing_action_leaves_the_message_as_it_was() -> None:
         ("SET sys.EnqueuedTimeUtc = NULL", 1, 5, "read-only"),
         ("REMOVE sys.DeliveryCount", 1, 8, "read-only"),
         ("REMOVE sys.MessageId", 1, 8, "cannot be removed"),
+        ("SET sys.PartitionKey = 'p'", 1, 5, "read-only"),
         ("SET a = @p", 1, 9, "'@p' is not given"),
         ("SET a = 1;\nSET b = 'x", 2, 9, "unexpected character"),
     ],

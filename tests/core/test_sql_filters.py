@@ -72,6 +72,28 @@ def test_evaluation_never_reads_the_text_or_the_tree_again(monkeypatch: pytest.M
     assert not compiled.matches({"label": "x"}, {"color": "red", "size": 2})
 
 
+class Hostile(str):
+    """A string value whose comparison fails: stands for any failure the language does not foresee."""
+
+    __hash__ = str.__hash__
+
+    def __eq__(self, other: object) -> bool:
+        raise RuntimeError("boom")
+
+
+def test_unforeseen_failures_become_filter_evaluation_errors() -> None:
+    with pytest.raises(FilterEvaluationError, match="RuntimeError: boom") as caught:
+        compile_filter("s = 'x'").matches({}, {"s": Hostile("x")})
+    assert isinstance(caught.value.__cause__, RuntimeError)
+    assert caught.value.expression == "s = 'x'"
+
+
+def test_more_service_bus_system_properties_read_as_null_unless_supplied() -> None:
+    assert evaluate("sys.PartitionKey IS NULL AND sys.ExpiresAtUtc IS NULL AND sys.DeadLetterSource IS NULL") is T
+    assert evaluate("sys.PartitionKey = 'p'", system={"partitionkey": "p"}) is T
+    assert evaluate("sys.TimeToLive = @t", system={"timetolive": timedelta(seconds=5)}, t=timedelta(seconds=5)) is T
+
+
 # --- comparison ----------------------------------------------------------------------------------------------------
 
 

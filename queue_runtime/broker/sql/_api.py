@@ -19,15 +19,15 @@ def _check_text(expression: object, kind: str) -> str:
     return expression
 
 
-def _wrap(error: Exception, expression: str) -> FilterEvaluationError:
-    if isinstance(error, FilterEvaluationError):
-        if error.expression is None:
-            error.expression = expression
-            error.details["expression"] = expression
-        return error
-    wrapped = FilterEvaluationError(f"{type(error).__name__}: {error}", expression=expression)
-    wrapped.__cause__ = error
-    return wrapped
+def _annotate(error: FilterEvaluationError, expression: str) -> None:
+    if error.expression is None:
+        error.expression = expression
+        error.details["expression"] = expression
+
+
+def _unexpected(error: Exception, expression: str) -> FilterEvaluationError:
+    """Any other failure while evaluating: one odd message must not stop the others."""
+    return FilterEvaluationError(f"{type(error).__name__}: {error}", expression=expression)
 
 
 class CompiledFilter:
@@ -44,16 +44,22 @@ class CompiledFilter:
         """The three-valued result: True, False, or None for unknown. Raises FilterEvaluationError."""
         try:
             result: bool | None = self._evaluate(system, user)
+        except FilterEvaluationError as error:
+            _annotate(error, self.expression)
+            raise
         except Exception as error:
-            raise _wrap(error, self.expression) from error.__cause__
+            raise _unexpected(error, self.expression) from error
         return result
 
     def matches(self, system: Mapping[str, Any], user: Mapping[str, Any]) -> bool:
         """Whether the message is selected. Raises FilterEvaluationError (dead-letter it, or drop it)."""
         try:
             return self._evaluate(system, user) is True
+        except FilterEvaluationError as error:
+            _annotate(error, self.expression)
+            raise
         except Exception as error:
-            raise _wrap(error, self.expression) from error.__cause__
+            raise _unexpected(error, self.expression) from error
 
     def __repr__(self) -> str:
         return f"CompiledFilter({self.expression!r})"
@@ -75,8 +81,11 @@ class CompiledAction:
         if len(statements) == 1:
             try:
                 statements[0](system, user)
+            except FilterEvaluationError as error:
+                _annotate(error, self.expression)
+                raise
             except Exception as error:
-                raise _wrap(error, self.expression) from error.__cause__
+                raise _unexpected(error, self.expression) from error
             return
         saved_system, saved_user = dict(system), dict(user)
         try:
@@ -87,7 +96,10 @@ class CompiledAction:
             system.update(saved_system)
             user.clear()
             user.update(saved_user)
-            raise _wrap(error, self.expression) from error.__cause__
+            if isinstance(error, FilterEvaluationError):
+                _annotate(error, self.expression)
+                raise
+            raise _unexpected(error, self.expression) from error
 
     def __repr__(self) -> str:
         return f"CompiledAction({self.expression!r})"

@@ -42,10 +42,34 @@ SYSTEM_PROPERTIES: dict[str, str] = {
     "sequencenumber": "sequencenumber",
     "deliverycount": "deliverycount",
     "size": "size",
+    # Further properties of a Service Bus message: readable (NULL unless the engine supplies them), never written.
+    "partitionkey": "partitionkey",
+    "viapartitionkey": "viapartitionkey",
+    "transactionpartitionkey": "viapartitionkey",
+    "expiresatutc": "expiresatutc",
+    "lockeduntilutc": "lockeduntilutc",
+    "locktoken": "locktoken",
+    "enqueuedsequencenumber": "enqueuedsequencenumber",
+    "deadlettersource": "deadlettersource",
+    "state": "state",
 }
 # Set by the broker, never by a rule action.
 READ_ONLY_SYSTEM_PROPERTIES = frozenset(
-    {"scheduledenqueuetimeutc", "enqueuedtimeutc", "sequencenumber", "deliverycount", "size"}
+    {
+        "scheduledenqueuetimeutc",
+        "enqueuedtimeutc",
+        "sequencenumber",
+        "deliverycount",
+        "size",
+        "partitionkey",
+        "viapartitionkey",
+        "expiresatutc",
+        "lockeduntilutc",
+        "locktoken",
+        "enqueuedsequencenumber",
+        "deadlettersource",
+        "state",
+    }
 )
 _MISSING: Any = object()
 
@@ -80,7 +104,9 @@ class PropertyRef:
 
                 def ttl(system: Mapping[str, Any], user: Mapping[str, Any]) -> Any:
                     seconds = system.get("timetolive")
-                    return None if seconds is None else timedelta(seconds=seconds)
+                    if seconds is None or isinstance(seconds, timedelta):
+                        return seconds
+                    return timedelta(seconds=seconds)
 
                 return ttl
             return lambda system, user: system.get(key)

@@ -29,7 +29,7 @@ class InvalidFilterError(ValidationError):
         super().__init__(
             f"sql {kind}",
             f"{reason}{where}",
-            details={"expression": expression, "reason": reason, "line": line, "column": column},
+            details={"expression": expression, "reason": reason, "line": line, "column": column, "kind": kind},
         )
         self.expression = expression
         self.reason = reason
