@@ -15,11 +15,23 @@ from ._config import (
     QueueConfig,
     RetryPolicy,
 )
-from ._identifiers import MessageId, QueueName, SessionId
+from ._identifiers import MessageId, QueueName, SessionId, SubscriptionName
 from ._messages import Message, PeekedMessage, ReceiptHandle, ReceivedMessage
 from ._processor import DeadLetter, ProcessorOptions, QueueProcessor
 from ._queues import QueueOptions, QueueProperties, SessionSupport
 from ._resilience import CircuitBreaker, CircuitState
+from ._topics import (
+    CorrelationFilter,
+    FalseFilter,
+    RuleProperties,
+    SqlFilter,
+    SqlRuleAction,
+    SubscriptionOptions,
+    SubscriptionProperties,
+    TopicOptions,
+    TopicProperties,
+    TrueFilter,
+)
 from .errors import QueueError
 from .ports import Capabilities, QueueProvider, SessionProvider
 
@@ -30,8 +42,10 @@ __all__ = [
     "CircuitBreaker",
     "CircuitBreakerPolicy",
     "CircuitState",
+    "CorrelationFilter",
     "DeadLetter",
     "EmulatorConfig",
+    "FalseFilter",
     "InMemoryConfig",
     "Message",
     "MessageId",
@@ -51,10 +65,19 @@ __all__ = [
     "ReceiptHandle",
     "ReceivedMessage",
     "RetryPolicy",
+    "RuleProperties",
     "SessionClient",
     "SessionId",
     "SessionProvider",
     "SessionSupport",
+    "SqlFilter",
+    "SqlRuleAction",
+    "SubscriptionName",
+    "SubscriptionOptions",
+    "SubscriptionProperties",
+    "TopicOptions",
+    "TopicProperties",
+    "TrueFilter",
 ]
 
 __version__ = "0.1.0"

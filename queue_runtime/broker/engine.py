@@ -279,6 +279,11 @@ class Broker:
         topic = self._topics.get(path)
         if topic is not None:
             return self._publish(topic, messages)
+        if "/" in path and self._subscription_at(path) is not None:
+            raise UnsupportedOperationError(
+                f"'{path}' is a subscription: send to its topic; the topic's rules decide what it gets",
+                details={"path": path},
+            )
         entity = self._entity(path)
         entity.check_send(messages, self.limits.max_message_size)
         now = self.clock.now()

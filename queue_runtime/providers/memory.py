@@ -9,9 +9,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .._config import InMemoryConfig
-from .._identifiers import MessageId, QueueName, SessionId
+from .._identifiers import MessageId, QueueName, SessionId, SubscriptionName
 from .._messages import Message, PeekedMessage, ReceiptHandle, ReceivedMessage, attributes_from_properties
 from .._queues import QueueOptions, QueueProperties, SessionSupport
+from .._topics import RuleProperties, SubscriptionOptions, SubscriptionProperties, TopicOptions, TopicProperties
 from ..broker import (
     Broker,
     BrokerLimits,
@@ -132,6 +133,7 @@ class InMemoryProvider(QueueProvider):
             duplicate_detection=True,
             ttl=True,
             clock_control=manual,
+            topics=True,
         )
 
     def __repr__(self) -> str:
@@ -149,6 +151,50 @@ class InMemoryProvider(QueueProvider):
 
     async def get_queue(self, name: QueueName) -> QueueProperties:
         return self.broker.get_queue(name)
+
+    async def create_topic(self, name: QueueName, options: TopicOptions) -> TopicProperties:
+        return self.broker.create_topic(name, options)
+
+    async def update_topic(self, name: QueueName, options: TopicOptions) -> TopicProperties:
+        return self.broker.update_topic(name, options)
+
+    async def get_topic(self, name: QueueName) -> TopicProperties:
+        return self.broker.get_topic(name)
+
+    async def list_topics(self) -> list[TopicProperties]:
+        return [self.broker.get_topic(name) for name in self.broker.topic_names()]
+
+    async def delete_topic(self, name: QueueName) -> None:
+        self.broker.delete_topic(name)
+
+    async def create_subscription(
+        self, name: SubscriptionName, options: SubscriptionOptions, rule: RuleProperties | None
+    ) -> SubscriptionProperties:
+        return self.broker.create_subscription(name.topic, name.subscription, options, rule)
+
+    async def update_subscription(self, name: SubscriptionName, options: SubscriptionOptions) -> SubscriptionProperties:
+        return self.broker.update_subscription(name.topic, name.subscription, options)
+
+    async def get_subscription(self, name: SubscriptionName) -> SubscriptionProperties:
+        return self.broker.get_subscription(name.topic, name.subscription)
+
+    async def list_subscriptions(self, topic: QueueName) -> list[SubscriptionProperties]:
+        return [self.broker.get_subscription(topic, sub) for sub in self.broker.subscription_names(topic)]
+
+    async def delete_subscription(self, name: SubscriptionName) -> None:
+        self.broker.delete_subscription(name.topic, name.subscription)
+
+    async def create_rule(self, subscription: SubscriptionName, rule: RuleProperties) -> RuleProperties:
+        return self.broker.create_rule(subscription.topic, subscription.subscription, rule)
+
+    async def update_rule(self, subscription: SubscriptionName, rule: RuleProperties) -> RuleProperties:
+        return self.broker.update_rule(subscription.topic, subscription.subscription, rule)
+
+    async def delete_rule(self, subscription: SubscriptionName, rule_name: str) -> None:
+        self.broker.delete_rule(subscription.topic, subscription.subscription, rule_name)
+
+    async def list_rules(self, subscription: SubscriptionName) -> list[RuleProperties]:
+        return self.broker.rules(subscription.topic, subscription.subscription)
 
     async def send_messages(self, queue: QueueName, messages: Sequence[Message]) -> list[MessageId]:
         if len(messages) > self.capabilities.max_batch_size:

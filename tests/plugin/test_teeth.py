@@ -13,6 +13,8 @@ BROKEN = {
         "test_abandon_redelivers_with_delivery_count_plus_one",
         "test_max_delivery_count_moves_the_message_to_the_dead_letter_queue",
         "test_abandoned_dead_letter_message_stays_in_the_dead_letter_queue",
+        "test_fan_out_to_every_matching_subscription",
+        "test_subscription_dead_letter_and_max_delivery",
     },
     "never_counts_deliveries": {
         "test_abandon_redelivers_with_delivery_count_plus_one",
