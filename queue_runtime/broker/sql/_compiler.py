@@ -138,7 +138,6 @@ class Node:
     where: Tree[Token] | Token
     constant: bool = False
     value: Any = None
-    ref: PropertyRef | None = None
 
 
 def _const(value: Any, where: Tree[Token] | Token, *, condition: bool = False) -> Node:
@@ -150,7 +149,7 @@ def _fold(node: Node, *children: Node) -> Node:
     if all(child.constant for child in children):
         try:
             value = node.fn({}, {})
-        except FilterEvaluationError:
+        except Exception:  # FilterEvaluationError and anything else: raised on each message, as Service Bus does
             return node
         folded = _const(value, node.where, condition=node.condition)
         folded.value_ok = node.value_ok
@@ -248,8 +247,7 @@ class _Compiler:
             raise _Fail(str(error.args[0]), tree) from None
 
     def _scoped(self, tree: Tree[Token]) -> Node:
-        ref = self.reference(tree)
-        return Node(ref.getter(), False, True, tree, ref=ref)
+        return Node(self.reference(tree).getter(), False, True, tree)
 
     _unscoped = _scoped
 
@@ -468,11 +466,9 @@ class _Compiler:
 
             def like_constant(system: Mapping[str, Any], user: Mapping[str, Any]) -> Any:
                 value = lf(system, user)
-                if type(value) is str:
+                if type(value) is str or isinstance(value, str):
                     return match(value)
-                if value is None or not isinstance(value, str):
-                    return None
-                return match(value)
+                return None  # unknown, or not a string: unknown
 
             evaluate = like_constant
         else:
