@@ -285,3 +285,37 @@ def test_mixed_arithmetic_is_double(a: int, b: float) -> None:
     compile_action("SET s = a + b; SET d = a - b; SET m = a * b").apply({}, user)
     assert (user["s"], user["d"], user["m"]) == (a + b, a - b, a * b)
     assert all(isinstance(user[key], float) for key in "sdm")
+
+
+# --- actions against a dictionary oracle -------------------------------------------------------------------------
+
+statements = st.lists(
+    st.tuples(st.sampled_from(["SET", "REMOVE"]), names, st.sampled_from(["lower", "upper"]), small),
+    min_size=1,
+    max_size=6,
+)
+
+
+@PROFILE
+@given(
+    program=statements, start=st.dictionaries(names, small, max_size=4), separator=st.sampled_from(["; ", ", ", " "])
+)
+def test_actions_agree_with_a_case_insensitive_dictionary(
+    program: list[tuple[str, str, str, int]], start: dict[str, int], separator: str
+) -> None:
+    text = separator.join(
+        f"SET {name.upper() if case == 'upper' else name} = {value}"
+        if verb == "SET"
+        else f"REMOVE {name.upper() if case == 'upper' else name}"
+        for verb, name, case, value in program
+    )
+    expected = dict(start)  # keyed by lower-case names: the oracle ignores spelling, as the language does
+    for verb, name, _, value in program:
+        if verb == "SET":
+            expected[name] = value
+        else:
+            expected.pop(name, None)
+    user: dict[str, Any] = dict(start)
+    compile_action(text).apply({}, user)
+    assert {key.lower(): value for key, value in user.items()} == expected, text
+    assert len(user) == len(expected)  # never two spellings of one name
