@@ -22,6 +22,8 @@ from typing import Any
 from .errors import FilterEvaluationError
 
 __all__ = [
+    "COMPARISONS",
+    "EQUALITY",
     "INT64_MAX",
     "INT64_MIN",
     "LikeMatcher",
