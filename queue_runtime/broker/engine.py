@@ -442,6 +442,20 @@ class Broker:
             self._notify(subscription.path)
             self._notify(dead_letter_path(subscription.path))
 
+    def entity_kind(self, path: str) -> str:
+        """What ``path`` names: ``"topic"``, ``"subscription"`` (or its dead-letter queue) or ``"queue"`` (or its
+        dead-letter queue, auto-created like a send would); raises the not-found error of what is missing."""
+        if path in self._topics:
+            return "topic"
+        if "/" in path:
+            match = _SUBSCRIPTION_PATH.match(path)
+            if match is not None and match["topic"] in self._topics:
+                self._subscription(match["topic"], match["sub"])
+                return "subscription"
+        base = path[: -len(DEAD_LETTER_SUFFIX)] if path.lower().endswith(DEAD_LETTER_SUFFIX.lower()) else path
+        self._queue(base)
+        return "queue"
+
     def _topic(self, name: str) -> TopicEntity:
         topic = self._topics.get(name)
         if topic is None:

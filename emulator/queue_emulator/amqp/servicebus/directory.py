@@ -53,7 +53,7 @@ class ServiceBusNodes:
             if address is None:
                 raise AmqpFault(ErrorCondition.NOT_FOUND, f"no node at {getattr(terminus, 'address', None)!r}")
             if address.kind != "cbs":
-                check_entity(self.broker, address)
+                check_entity(self.broker, address, sending=peer_is_sender)
         except AmqpFault as fault:
             session.refuse_attach(attach, fault.to_error())
             return
