@@ -16,6 +16,7 @@ DOCUMENTS = [
     "docs/reliability.md",
     "docs/configuration.md",
     "docs/azure.md",
+    "docs/topics.md",
 ]
 BLOCK = re.compile(r"```python\n(.*?)```", re.DOTALL)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -74,3 +75,16 @@ def test_a_malformed_filter_or_missing_target_fails_at_start() -> None:
     missing = parse_entities({"topics": {"t": {"subscriptions": {"s": {"forward_to": "nowhere"}}}}})
     with pytest.raises(ConfigurationError, match="nowhere"):
         missing.apply(Broker(ManualClock()))
+
+
+def test_the_topics_page_entity_file_works(tmp_path: Path) -> None:
+    page = (Path(__file__).resolve().parents[2] / "docs" / "topics.md").read_text()
+    (block,) = re.findall(r"```yaml\n(.*?)```", page, re.DOTALL)
+    path = tmp_path / "entities.yaml"
+    path.write_text(block)
+    broker = Broker(ManualClock())
+    load_entity_file(path).apply(broker)
+    assert broker.subscription_names("events") == ["audit", "red"]
+    assert [r.name for r in broker.rules("events", "red")] == ["red-only", "any-filter"]
+    broker.send("events", [BrokerMessage(b"r", application_properties={"color": "red"})])
+    assert broker.receive("red-orders", 5)[0].application_properties["routed"] == "yes"
