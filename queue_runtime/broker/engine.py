@@ -526,6 +526,7 @@ class Broker:
                                           now)
         self._add_rule(entity, subscription, compiled, now)
         entity.subscriptions[name] = subscription
+        entity.index(subscription)
         return self.get_subscription(topic, name)
 
     def update_subscription(self, topic: str, name: str, options: SubscriptionOptions) -> SubscriptionProperties:
@@ -568,6 +569,7 @@ class Broker:
             raise SubscriptionNotFoundError(topic, name)
         for rule in subscription.rules.values():
             entity.count_rule(rule, -1)
+        entity.unindex(name)
         self._notify(subscription.path)
         self._notify(dead_letter_path(subscription.path))
 
@@ -603,6 +605,7 @@ class Broker:
             )
         compiled = self._compile(entity, rule)
         self._add_rule(entity, sub, compiled, self.clock.now())
+        entity.index(sub)
         return self.get_rule(topic, subscription, rule.name)
 
     def update_rule(self, topic: str, subscription: str, rule: RuleProperties) -> RuleProperties:
@@ -620,6 +623,7 @@ class Broker:
             raise
         sub.rules[rule.name] = compiled
         entity.count_rule(compiled, +1)
+        entity.index(sub)
         return self.get_rule(topic, subscription, rule.name)
 
     def delete_rule(self, topic: str, subscription: str, name: str) -> None:
@@ -630,6 +634,7 @@ class Broker:
             raise self._rule_not_found(topic, subscription, name)
         sub.rule_created.pop(name, None)
         entity.count_rule(rule, -1)
+        entity.index(sub)
 
     def get_rule(self, topic: str, subscription: str, name: str) -> RuleProperties:
         sub = self._subscription(topic, subscription)

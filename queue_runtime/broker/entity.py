@@ -179,6 +179,21 @@ class QueueEntity:
                 details={"queue": self.name, "size_bytes": self.size_bytes, "max_size_bytes": limit},
             )
 
+    def check_copy(self, message: BrokerMessage, max_message_size: int) -> None:
+        """:meth:`check_send` for one topic copy whose ``size`` is already known (fan-out's hot path)."""
+        if message.size > max_message_size:
+            raise MessageTooLargeError(message.size, max_message_size)
+        if self.options.requires_session and not message.session_id:
+            raise SessionRequiredError(
+                f"subscription '{self.name}' requires sessions: this message has no session id"
+            )
+        limit = self.options.max_size_bytes
+        if limit is not None and self.size_bytes + message.size > limit:
+            raise QuotaExceededError(
+                f"'{self.name}' is full: {self.size_bytes} of {limit} bytes used",
+                details={"queue": self.name, "size_bytes": self.size_bytes, "max_size_bytes": limit},
+            )
+
     def add(self, message: BrokerMessage, now: float) -> int:
         """Store a checked message; returns its sequence number (the original's, for a duplicate)."""
         if message.sequence_number:

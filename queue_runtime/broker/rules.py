@@ -15,7 +15,7 @@ from typing import Any
 from .._topics import CorrelationFilter, FalseFilter, RuleProperties, SqlFilter, SqlRuleAction, TrueFilter
 from .records import BrokerMessage
 
-__all__ = ["CompiledRule", "compile_rule", "system_properties", "write_back_system"]
+__all__ = ["CompiledRule", "Context", "compile_rule", "system_properties", "write_back_system"]
 
 # Correlation filter field -> BrokerMessage attribute.
 _CORRELATION_FIELDS = (
@@ -69,7 +69,7 @@ def write_back_system(message: BrokerMessage, system: Mapping[str, Any]) -> None
         setattr(message, attribute, None if value is None else str(value))
 
 
-class _Context:
+class Context:
     """Per-publish cache: the system mapping is built once, and only if some SQL filter asks for it."""
 
     __slots__ = ("_system", "message")
@@ -85,7 +85,7 @@ class _Context:
         return self._system
 
 
-Matcher = Callable[[_Context], bool]
+Matcher = Callable[[Context], bool]
 Action = Callable[[BrokerMessage], None]
 
 
@@ -102,8 +102,8 @@ class CompiledRule:
         return self.properties.name
 
     @staticmethod
-    def context(message: BrokerMessage) -> _Context:
-        return _Context(message)
+    def context(message: BrokerMessage) -> Context:
+        return Context(message)
 
 
 def _correlation(filter_: CorrelationFilter) -> Matcher:
@@ -112,7 +112,18 @@ def _correlation(filter_: CorrelationFilter) -> Matcher:
     ]
     props = list(filter_.properties.items())
 
-    def matches(context: _Context) -> bool:
+    missing = object()
+
+    if not wanted and len(props) == 1:  # the common routing filter: one application property
+        ((only_key, only_value),) = props
+
+        def one_property(context: Context) -> bool:
+            found = context.message.application_properties.get(only_key, missing)
+            return found is not missing and found == only_value
+
+        return one_property
+
+    def matches(context: Context) -> bool:
         message = context.message
         for attr, value in wanted:
             if getattr(message, attr) != value:
@@ -120,7 +131,8 @@ def _correlation(filter_: CorrelationFilter) -> Matcher:
         if props:
             user = message.application_properties
             for key, value in props:
-                if key not in user or user[key] != value:
+                found = user.get(key, missing)
+                if found is missing or found != value:
                     return False
         return True
 
@@ -136,7 +148,7 @@ def _sql() -> Any:
 def _sql_filter(filter_: SqlFilter) -> Matcher:
     compiled = _sql().compile_filter(filter_.expression, parameters=filter_.parameters or None)
 
-    def matches(context: _Context) -> bool:
+    def matches(context: Context) -> bool:
         return bool(compiled.matches(context.system, context.message.application_properties))
 
     return matches
@@ -153,11 +165,11 @@ def _sql_action(action: SqlRuleAction) -> Action:
     return apply
 
 
-def _always(context: _Context) -> bool:
+def _always(context: Context) -> bool:
     return True
 
 
-def _never(context: _Context) -> bool:
+def _never(context: Context) -> bool:
     return False
 
 

@@ -17,14 +17,25 @@ from __future__ import annotations
 import heapq
 from collections import deque
 from collections.abc import Callable
+from typing import Any
 
-from .._topics import SubscriptionOptions, TopicOptions
+from .._topics import CorrelationFilter, SubscriptionOptions, TopicOptions
 from ..errors import QueueError
 from .entity import DEAD_LETTER_SUFFIX, QueueEntity
-from .records import BrokerMessage
-from .rules import CompiledRule
+from .records import BrokerMessage, message_size
+from .rules import CompiledRule, Context
 
 __all__ = ["FILTER_EXCEPTION_REASON", "SubscriptionEntity", "TopicEntity"]
+
+
+def _routing_key(subscription: SubscriptionEntity) -> tuple[str, Any] | None:
+    if len(subscription.rules) != 1:
+        return None
+    (rule,) = subscription.rules.values()
+    filter_ = rule.properties.filter
+    if rule.action is not None or not isinstance(filter_, CorrelationFilter) or not filter_.properties:
+        return None
+    return next(iter(filter_.properties.items()))
 
 FILTER_EXCEPTION_REASON = "FilterEvaluationException"
 COPY_REFUSED_REASON = "SubscriptionRefusedMessage"
@@ -46,10 +57,10 @@ class SubscriptionEntity:
     def path(self) -> str:
         return self.queue.name
 
-    def select(self, message: BrokerMessage, now: float) -> list[BrokerMessage]:
-        """This subscription's copies of ``message`` (none if no rule matches). Raises what a filter or action
-        raised, so the caller can dead-letter or skip."""
-        context = CompiledRule.context(message)
+    def select(self, context: Context) -> list[BrokerMessage]:
+        """This subscription's copies of the context's message (none if no rule matches). Raises what a filter or
+        action raised, so the caller can dead-letter or skip. A copy an action changed has its size recomputed."""
+        message = context.message
         plain = False
         copies: list[BrokerMessage] = []
         for rule in self.rules.values():
@@ -61,6 +72,7 @@ class SubscriptionEntity:
             copy_ = message.snapshot()
             rule.action(copy_)
             copy_.application_properties["RuleName"] = rule.name
+            copy_.size = message_size(copy_)
             copies.append(copy_)
         if plain:
             copies.insert(0, message.snapshot())
@@ -73,6 +85,12 @@ class TopicEntity:
         self.options = options
         self.created_at = created_at
         self.subscriptions: dict[str, SubscriptionEntity] = {}
+        # Routing index: a subscription whose only rule is an action-less correlation filter on application
+        # properties is filed under its first (name, value); a publish looks up its own values and evaluates only
+        # those candidates and the subscriptions with other rules, instead of every subscription.
+        self._general: dict[str, SubscriptionEntity] = {}
+        self._routed: dict[str, dict[Any, dict[str, SubscriptionEntity]]] = {}
+        self._placement: dict[str, tuple[str, Any]] = {}
         self.sql_rules = 0
         self.correlation_rules = 0
         self._next_sequence = 1
@@ -83,6 +101,46 @@ class TopicEntity:
         self.pending_bytes = 0
 
     # ------------------------------------------------------------------ rules bookkeeping
+
+    def index(self, subscription: SubscriptionEntity) -> None:
+        """File (or re-file, after its rules changed) a subscription in the routing index."""
+        self.unindex(subscription.name)
+        key = _routing_key(subscription)
+        if key is None:
+            self._general[subscription.name] = subscription
+            return
+        try:
+            self._routed.setdefault(key[0], {}).setdefault(key[1], {})[subscription.name] = subscription
+        except TypeError:  # an unhashable value: evaluate it the ordinary way
+            self._general[subscription.name] = subscription
+            return
+        self._placement[subscription.name] = key
+
+    def unindex(self, name: str) -> None:
+        self._general.pop(name, None)
+        key = self._placement.pop(name, None)
+        if key is not None:
+            by_value = self._routed[key[0]]
+            holders = by_value[key[1]]
+            holders.pop(name, None)
+            if not holders:
+                del by_value[key[1]]
+                if not by_value:
+                    del self._routed[key[0]]
+
+    def _candidates(self, message: BrokerMessage) -> list[SubscriptionEntity]:
+        found = list(self._general.values())
+        if self._routed:
+            user = message.application_properties
+            for key, by_value in self._routed.items():
+                if key in user:
+                    try:
+                        holders = by_value.get(user[key])
+                    except TypeError:
+                        continue
+                    if holders:
+                        found.extend(holders.values())
+        return found
 
     def count_rule(self, rule: CompiledRule, sign: int) -> None:
         if rule.is_sql:
@@ -164,10 +222,11 @@ class TopicEntity:
         notify: Callable[[str], None],
     ) -> None:
         """Copy ``message`` into every subscription whose rules match it."""
-        for subscription in list(self.subscriptions.values()):
+        context = CompiledRule.context(message)  # built once: the system properties only if an SQL rule asks
+        for subscription in self._candidates(message):
             queue = subscription.queue
             try:
-                copies = subscription.select(message, now)
+                copies = subscription.select(context)
             except Exception as exc:  # a filter or action failed on this message: never block the others
                 if subscription.options.dead_lettering_on_filter_evaluation_exceptions:
                     copy_ = message.snapshot()
@@ -180,7 +239,7 @@ class TopicEntity:
             for copy_ in copies:
                 copy_.sequence_number = 0
                 try:
-                    queue.check_send([copy_], max_message_size)
+                    queue.check_copy(copy_, max_message_size)
                 except QueueError as exc:
                     queue.store_dead_lettered(copy_, now, COPY_REFUSED_REASON, exc.message)
                     notify(queue.name + DEAD_LETTER_SUFFIX)

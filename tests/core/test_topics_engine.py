@@ -408,3 +408,32 @@ def test_bad_input_is_a_queue_error_and_nothing_is_lost(broker: Broker) -> None:
         with pytest.raises(QueueError):
             call()
     assert bodies(broker, A) == [b"kept"]
+
+
+def test_routing_index_gives_the_same_answers_as_evaluating_every_rule(broker: Broker) -> None:
+    def route(name: str, **properties: object) -> None:
+        rule = RuleProperties(name="r", filter=CorrelationFilter(properties=properties))
+        broker.create_subscription("t", name, rule=rule)
+
+    route("eu", region="eu")
+    route("us-gold", region="us", tier="gold")
+    route("odd", region=["not", "hashable"])
+    broker.create_subscription("t", "all")
+    broker.send("t", [
+        msg(b"1", application_properties={"region": "eu"}),
+        msg(b"2", application_properties={"region": "us", "tier": "silver"}),
+        msg(b"3", application_properties={"region": "us", "tier": "gold"}),
+        msg(b"4", application_properties={"region": b"bytes"}),
+    ])
+    got = {name: bodies(broker, subscription_path("t", name)) for name in ("eu", "us-gold", "odd", "all")}
+    assert got == {"eu": [b"1"], "us-gold": [b"3"], "odd": [], "all": [b"1", b"2", b"3", b"4"]}
+    # re-filed when its rules change
+    broker.update_rule("t", "eu", RuleProperties(name="r", filter=CorrelationFilter(properties={"region": "us"})))
+    broker.create_rule("t", "us-gold", RuleProperties(name="also", filter=CorrelationFilter(subject="vip")))
+    broker.send("t", [msg(b"5", application_properties={"region": "eu"}), msg(b"6", subject="vip",
+                                                                         application_properties={"region": "us"})])
+    assert bodies(broker, subscription_path("t", "eu")) == [b"6"]
+    assert bodies(broker, subscription_path("t", "us-gold")) == [b"6"]
+    broker.delete_subscription("t", "eu")
+    broker.send("t", [msg(b"7", application_properties={"region": "us"})])
+    assert bodies(broker, subscription_path("t", "all")) == [b"5", b"6", b"7"]
