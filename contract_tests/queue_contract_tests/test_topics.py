@@ -225,6 +225,21 @@ async def test_forwarding_keeps_properties(
     assert await queue_client.receive_messages(sub, 1, timeout=SHORT) == []
 
 
+async def test_a_queue_forwards_to_a_topic(
+    queue_client: QueueClient, topic: str, queue_name_factory: QueueNameFactory
+) -> None:
+    sub = SubscriptionName(topic, "s")
+    await queue_client.create_subscription(sub)
+    inbox = await queue_name_factory(forward_to=topic)
+    await queue_client.send_message(inbox, msg("via the inbox", attributes={"k": "v"}))
+    forwarded = await receive_one(queue_client, sub)
+    assert (forwarded.body, forwarded.attributes["k"]) == (b"via the inbox", "v")
+    await queue_client.complete_message(forwarded)
+    assert await queue_client.receive_messages(inbox, 1, timeout=SHORT) == []
+    with pytest.raises(QueueNotFoundError):
+        await queue_client.create_queue(unique_queue_name("forward", prefix="q"), forward_to="no-such-entity-here")
+
+
 async def test_forwarding_loop_stops_at_the_hop_limit(queue_client: QueueClient, topic: str) -> None:
     loop = SubscriptionName(topic, "loop")
     await queue_client.create_subscription(loop, forward_to=topic)  # every copy goes back to the topic

@@ -287,6 +287,8 @@ class ServiceBusProvider(QueueProvider):
             "lock_duration": options.lock_duration,
             "max_delivery_count": options.max_delivery_count,
             "dead_lettering_on_message_expiration": options.dead_lettering_on_message_expiration,
+            "forward_to": options.forward_to,
+            "forward_dead_lettered_messages_to": options.forward_dead_lettered_messages_to,
         }
         if options.default_message_ttl is not None:
             kwargs["default_message_time_to_live"] = options.default_message_ttl
