@@ -225,6 +225,16 @@ class QueueClient:
         name = QueueName(queue)
         await self._run("delete_queue", name, lambda: self.provider.delete_queue(name))
 
+    async def update_queue(self, queue: str, options: QueueOptions | None = None, **changes: Any) -> QueueProperties:
+        """Change a queue's settings: a whole ``QueueOptions``, or keywords changing only those fields of the
+        current ones (``update_queue("in", forward_to="orders")``)."""
+        name = QueueName(queue)
+        if options is None:
+            current = await self.get_queue(name)
+            options = QueueOptions.model_validate({**current.options.model_dump(), **changes})
+        opts = options
+        return await self._run("update_queue", name, lambda: self.provider.update_queue(name, opts))
+
     async def get_queue(self, queue: str) -> QueueProperties:
         name = QueueName(queue)
         return await self._run("get_queue", name, lambda: self.provider.get_queue(name))

@@ -188,6 +188,10 @@ class QueueProvider:
     async def get_queue(self, name: QueueName) -> QueueProperties:
         raise _unsupported(self.capabilities, "reading queue properties")
 
+    async def update_queue(self, name: QueueName, options: QueueOptions) -> QueueProperties:
+        """Replace a queue's settings (``requires_session`` cannot change; forwarding targets must exist)."""
+        raise _unsupported(self.capabilities, "updating queues")
+
     # -- publish/subscribe (capability ``topics``); messages go through the methods below, by entity name
     async def create_topic(self, name: QueueName, options: TopicOptions) -> TopicProperties:
         raise _unsupported(self.capabilities, "topics")

@@ -69,6 +69,9 @@ class FaultInjectingProvider(QueueProvider):
     async def get_queue(self, name: QueueName) -> QueueProperties:
         return await self._call("get_queue", lambda: self.inner.get_queue(name))
 
+    async def update_queue(self, name: QueueName, options: QueueOptions) -> QueueProperties:
+        return await self._call("update_queue", lambda: self.inner.update_queue(name, options))
+
     async def create_topic(self, name: QueueName, options: TopicOptions) -> TopicProperties:
         return await self._call("create_topic", lambda: self.inner.create_topic(name, options))
 

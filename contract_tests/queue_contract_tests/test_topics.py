@@ -240,6 +240,24 @@ async def test_a_queue_forwards_to_a_topic(
         await queue_client.create_queue(unique_queue_name("forward", prefix="q"), forward_to="no-such-entity-here")
 
 
+async def test_a_forwarding_loop_between_queues_set_by_update(
+    queue_client: QueueClient, queue_name_factory: QueueNameFactory
+) -> None:
+    first = await queue_name_factory()
+    second = await queue_name_factory(forward_to=first)
+    with pytest.raises(QueueNotFoundError):  # a missing target is refused on update too; nothing changes
+        await queue_client.update_queue(first, forward_to="no-such-entity-here")
+    assert (await queue_client.get_queue(first)).options.forward_to is None
+    await queue_client.update_queue(first, forward_to=second)
+    await queue_client.send_message(first, msg("ping-pong"))
+    dead = await receive_all(queue_client, first, 1, dead_letter=True) + await receive_all(
+        queue_client, second, 1, dead_letter=True
+    )
+    assert [(m.body, m.dead_letter_reason) for m in dead] == [(b"ping-pong", "MaxTransferHopCountExceeded")]
+    await queue_client.complete_message(dead[0])
+    await queue_client.update_queue(first, forward_to=None)  # break the loop so the queues can go
+
+
 async def test_forwarding_loop_stops_at_the_hop_limit(queue_client: QueueClient, topic: str) -> None:
     loop = SubscriptionName(topic, "loop")
     await queue_client.create_subscription(loop, forward_to=topic)  # every copy goes back to the topic

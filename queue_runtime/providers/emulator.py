@@ -499,6 +499,10 @@ class EmulatorProvider(QueueProvider):
     async def get_queue(self, name: QueueName) -> QueueProperties:
         return QueueProperties.model_validate(await self._http.call("GET", self._queue_path(name)))
 
+    async def update_queue(self, name: QueueName, options: QueueOptions) -> QueueProperties:
+        answer = await self._http.call("PATCH", self._queue_path(name), options.model_dump(mode="json"))
+        return QueueProperties.model_validate(answer)
+
     # -- messages
     async def send_messages(self, queue: QueueName, messages: Sequence[Message]) -> list[MessageId]:
         if len(messages) > self.capabilities.max_batch_size:

@@ -152,6 +152,9 @@ class InMemoryProvider(QueueProvider):
     async def get_queue(self, name: QueueName) -> QueueProperties:
         return self.broker.get_queue(name)
 
+    async def update_queue(self, name: QueueName, options: QueueOptions) -> QueueProperties:
+        return self.broker.update_queue(name, options)
+
     async def create_topic(self, name: QueueName, options: TopicOptions) -> TopicProperties:
         return self.broker.create_topic(name, options)
 

@@ -306,6 +306,20 @@ class ServiceBusProvider(QueueProvider):
         with map_exceptions(name):
             await admin.delete_queue(name)
 
+    async def update_queue(self, name: QueueName, options: QueueOptions) -> QueueProperties:
+        admin = await self._administration()
+        if self.config.uses_emulator:
+            return await admin.update_queue(name, options)  # type: ignore[no-any-return]
+        with map_exceptions(name):
+            props = await admin.get_queue(name)
+            props.lock_duration = options.lock_duration
+            props.max_delivery_count = options.max_delivery_count
+            props.dead_lettering_on_message_expiration = options.dead_lettering_on_message_expiration
+            props.forward_to = options.forward_to
+            props.forward_dead_lettered_messages_to = options.forward_dead_lettered_messages_to
+            await admin.update_queue(props)
+        return await self.get_queue(name)
+
     async def get_queue(self, name: QueueName) -> QueueProperties:
         admin = await self._administration()
         if self.config.uses_emulator:
