@@ -121,6 +121,8 @@ class Broker:
     def create_queue(self, name: str, options: QueueOptions | None = None) -> QueueProperties:
         if DEAD_LETTER_SUFFIX.lower() in name.lower() or not name:
             raise ValidationError("queue_name", f"{name!r} is not a valid queue name")
+        if _SUBSCRIPTION_PATH.match(name):
+            raise ValidationError("queue_name", f"{name!r} is a subscription path ('<topic>/Subscriptions/<name>')")
         if name in self._queues or name in self._topics:
             raise QueueAlreadyExistsError(name)
         if len(self._queues) >= self.limits.max_queues:
@@ -213,6 +215,9 @@ class Broker:
                     f"('{name}{SUBSCRIPTIONS_SEGMENT}<subscription>')",
                     details={"topic": name},
                 )
+            subscription = _SUBSCRIPTION_PATH.match(name)
+            if subscription is not None:  # a subscription of a topic that does not exist
+                raise TopicNotFoundError(subscription["topic"])
             if self.auto_create and name and DEAD_LETTER_SUFFIX.lower() not in name.lower():
                 self.create_queue(name, self.auto_create_options)
                 return self._queues[name]

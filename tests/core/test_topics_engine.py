@@ -437,3 +437,12 @@ def test_routing_index_gives_the_same_answers_as_evaluating_every_rule(broker: B
     broker.delete_subscription("t", "eu")
     broker.send("t", [msg(b"7", application_properties={"region": "us"})])
     assert bodies(broker, subscription_path("t", "all")) == [b"5", b"6", b"7"]
+
+
+def test_subscription_paths_are_never_queue_names(clock: ManualClock) -> None:
+    broker = Broker(clock, auto_create=True)
+    with pytest.raises(ValidationError):
+        broker.create_queue("t/Subscriptions/s")
+    with pytest.raises(TopicNotFoundError):  # auto-create makes queues, never a fake subscription
+        broker.receive("missing/Subscriptions/s")
+    assert broker.queue_names() == []
