@@ -175,6 +175,7 @@ class TopicEntity:
         seq = self._next_sequence
         self._next_sequence += 1
         message.sequence_number = seq
+        message.enqueued_time = now  # what sys.EnqueuedTimeUtc reads while the rules run
         ttl = self.options.default_message_ttl
         if ttl is not None:
             seconds = ttl.total_seconds()

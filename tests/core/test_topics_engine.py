@@ -446,3 +446,11 @@ def test_subscription_paths_are_never_queue_names(clock: ManualClock) -> None:
     with pytest.raises(TopicNotFoundError):  # auto-create makes queues, never a fake subscription
         broker.receive("missing/Subscriptions/s")
     assert broker.queue_names() == []
+
+
+def test_sql_filters_see_system_properties_as_published(broker: Broker, clock: ManualClock) -> None:
+    expression = "sys.SequenceNumber > 1 AND sys.EnqueuedTimeUtc = @now AND sys.MessageId = 'm2'"
+    rule = RuleProperties(filter=SqlFilter(expression=expression, parameters={"@now": clock.now()}))
+    broker.create_subscription("t", "a", rule=rule)
+    broker.send("t", [msg(b"1", message_id="m2"), msg(b"2", message_id="m2"), msg(b"3", message_id="x")])
+    assert bodies(broker, A) == [b"2"]
