@@ -55,9 +55,11 @@ def test_sync_topic_sender_and_subscription_receivers(emulator: Emulator) -> Non
             (dead,) = dlq.receive_messages(max_wait_time=WAIT)
             assert (str(dead), dead.dead_letter_reason) == ("r", "MaxDeliveryCountExceeded")
             dlq.complete_message(dead)
+        with sb.get_topic_sender(topic) as sender:
+            sender.send_messages(ServiceBusMessage("taken", application_properties={"color": "green"}))
         with sb.get_subscription_receiver(topic, "all", receive_mode="receiveanddelete", max_wait_time=WAIT) as rad:
-            assert rad.receive_messages(max_wait_time=WAIT) == []
-            assert rad.peek_messages(5) == []
+            assert [str(m) for m in rad.receive_messages(max_wait_time=WAIT)] == ["taken"]
+            assert rad.peek_messages(5) == []  # receive-and-delete: gone once delivered
 
 
 def test_sync_sessions_on_a_subscription_and_listing(emulator: Emulator) -> None:
