@@ -115,6 +115,17 @@ async def test_correlation_filter(queue_client: QueueClient, topic: str) -> None
     assert await _bodies(queue_client, sub, 3) == [b"match"]
 
 
+async def test_correlation_filter_on_subject(queue_client: QueueClient, topic: str) -> None:
+    sub = SubscriptionName(topic, "invoices")
+    await queue_client.create_subscription(
+        sub, rule=RuleProperties(name="invoices", filter=CorrelationFilter(subject="invoice"))
+    )
+    await queue_client.send_messages(topic, [msg("i", subject="invoice"), msg("r", subject="receipt"), msg("none")])
+    found = await receive_all(queue_client, sub, 3)
+    assert [(m.body, m.subject) for m in found] == [(b"i", "invoice")]
+    await queue_client.complete_message(found[0])
+
+
 async def test_sql_filter_and_action(queue_client: QueueClient, topic: str) -> None:
     sub = SubscriptionName(topic, "red")
     await queue_client.create_subscription(

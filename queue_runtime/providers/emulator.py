@@ -149,7 +149,7 @@ def _iso(timestamp: float) -> str:
 
 def _to_wire(message: BrokerMessage) -> dict[str, Any]:
     wire: dict[str, Any] = {"body": base64.b64encode(message.body).decode("ascii")}
-    for name in ("message_id", "session_id", "correlation_id", "content_type", "time_to_live"):
+    for name in ("message_id", "session_id", "correlation_id", "content_type", "subject", "time_to_live"):
         value = getattr(message, name)
         if value is not None:
             wire[name] = value
@@ -177,6 +177,7 @@ def _fields_from_wire(wire: dict[str, Any]) -> dict[str, Any]:
         "session_id": SessionId(session) if session else None,
         "correlation_id": wire.get("correlation_id"),
         "content_type": wire.get("content_type"),
+        "subject": wire.get("subject"),
         "time_to_live": timedelta(seconds=ttl) if ttl else None,
         "scheduled_enqueue_time": parse(scheduled) if scheduled else None,
         "dead_letter_reason": wire.get("dead_letter_reason"),

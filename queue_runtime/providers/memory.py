@@ -42,6 +42,7 @@ def broker_message_from(message: Message) -> BrokerMessage:
         session_id=message.session_id,
         correlation_id=message.correlation_id,
         content_type=message.content_type,
+        subject=message.subject,
         time_to_live=message.time_to_live.total_seconds() if message.time_to_live else None,
         scheduled_enqueue_time=(
             message.scheduled_enqueue_time.timestamp() if message.scheduled_enqueue_time else None
@@ -61,6 +62,7 @@ def _common_fields(message: BrokerMessage) -> dict[str, Any]:
         "session_id": SessionId(message.session_id) if message.session_id else None,
         "correlation_id": message.correlation_id,
         "content_type": message.content_type,
+        "subject": message.subject,
         "time_to_live": timedelta(seconds=message.time_to_live) if message.time_to_live else None,
         "scheduled_enqueue_time": _ts(message.scheduled_enqueue_time),
         "dead_letter_reason": message.dead_letter_reason,

@@ -163,6 +163,7 @@ def _common(message: ServiceBusReceivedMessage) -> dict[str, Any]:
         "session_id": SessionId(session) if session else None,
         "correlation_id": _text(message.correlation_id),
         "content_type": _text(message.content_type),
+        "subject": _text(message.subject),
         "time_to_live": message.time_to_live,
         "scheduled_enqueue_time": message.scheduled_enqueue_time_utc,
         "dead_letter_reason": message.dead_letter_reason,
@@ -179,6 +180,7 @@ def _outgoing(message: Message) -> ServiceBusMessage:
         message_id=message.message_id or MessageId.new(),
         correlation_id=message.correlation_id,
         content_type=message.content_type,
+        subject=message.subject,
         time_to_live=message.time_to_live,
         scheduled_enqueue_time_utc=message.scheduled_enqueue_time,
     )
