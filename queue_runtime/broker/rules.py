@@ -7,7 +7,6 @@ The ``system`` mapping handed to SQL is keyed by Service Bus's lower-case system
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -139,14 +138,14 @@ def _correlation(filter_: CorrelationFilter) -> Matcher:
     return matches
 
 
-def _sql() -> Any:
-    # The SQL language (queue_runtime.broker.sql), loaded on the first SQL rule: topics without SQL rules never
-    # pay for the parser.
-    return importlib.import_module("queue_runtime.broker.sql")
+# The SQL language (queue_runtime.broker.sql) is imported on the first SQL rule: topics without SQL rules never
+# pay for loading the parser.
 
 
 def _sql_filter(filter_: SqlFilter) -> Matcher:
-    compiled = _sql().compile_filter(filter_.expression, parameters=filter_.parameters or None)
+    from .sql import compile_filter
+
+    compiled = compile_filter(filter_.expression, parameters=filter_.parameters or None)
 
     def matches(context: Context) -> bool:
         return bool(compiled.matches(context.system, context.message.application_properties))
@@ -155,7 +154,9 @@ def _sql_filter(filter_: SqlFilter) -> Matcher:
 
 
 def _sql_action(action: SqlRuleAction) -> Action:
-    compiled = _sql().compile_action(action.expression, parameters=action.parameters or None)
+    from .sql import compile_action
+
+    compiled = compile_action(action.expression, parameters=action.parameters or None)
 
     def apply(message: BrokerMessage) -> None:
         system = system_properties(message)
