@@ -26,7 +26,7 @@ from ._dead_letters import (
 )
 from ._encryption import EncryptionKey, KeyRing, MessageEncryption, PlaintextPolicy, ReplayCache
 from ._health import HealthReport, HealthStatus
-from ._identifiers import MessageId, QueueName, SessionId
+from ._identifiers import MessageId, QueueName, SessionId, SubscriptionName
 from ._messages import Message, PeekedMessage, ReceiptHandle, ReceivedMessage
 from ._processor import DeadLetter, ProcessorOptions, QueueProcessor
 from ._queues import QueueOptions, QueueProperties, SessionSupport
@@ -41,6 +41,18 @@ from ._session_keys import (
     SingleFieldStrategy,
     hashed_session_id,
     session_id_from_parts,
+)
+from ._topics import (
+    CorrelationFilter,
+    FalseFilter,
+    RuleProperties,
+    SqlFilter,
+    SqlRuleAction,
+    SubscriptionOptions,
+    SubscriptionProperties,
+    TopicOptions,
+    TopicProperties,
+    TrueFilter,
 )
 from .errors import QueueError
 from .ports import Capabilities, QueueProvider, SessionProvider
@@ -57,6 +69,7 @@ __all__ = [
     "CircuitBreakerPolicy",
     "CircuitState",
     "CompositeKeyStrategy",
+    "CorrelationFilter",
     "DeadLetter",
     "DeadLetterEntry",
     "DeadLetterManager",
@@ -64,6 +77,7 @@ __all__ = [
     "EmulatorConfig",
     "EncryptionKey",
     "FallbackStrategy",
+    "FalseFilter",
     "GitHubEntityStrategy",
     "HealthReport",
     "HealthStatus",
@@ -94,12 +108,21 @@ __all__ = [
     "ResubmitFailure",
     "ResubmitResult",
     "RetryPolicy",
+    "RuleProperties",
     "SessionClient",
     "SessionId",
     "SessionKeyStrategy",
     "SessionProvider",
     "SessionSupport",
     "SingleFieldStrategy",
+    "SqlFilter",
+    "SqlRuleAction",
+    "SubscriptionName",
+    "SubscriptionOptions",
+    "SubscriptionProperties",
+    "TopicOptions",
+    "TopicProperties",
+    "TrueFilter",
     "hashed_session_id",
     "session_id_from_parts",
 ]

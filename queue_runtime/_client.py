@@ -17,12 +17,24 @@ from opentelemetry import metrics, trace
 from ._config import QueueConfig
 from ._encryption import MessageEncryption, is_envelope
 from ._health import HealthReport, check_health
-from ._identifiers import MessageId, QueueName, SessionId
+from ._identifiers import MessageId, QueueName, SessionId, SubscriptionName, entity_name
 from ._messages import Message, PeekedMessage, ReceiptHandle, ReceivedMessage
 from ._queues import QueueOptions, QueueProperties
 from ._resilience import CircuitBreaker, backoff_delay
 from ._session_keys import SessionKeyStrategy
 from ._telemetry import Telemetry
+from ._topics import (
+    CorrelationFilter,
+    FalseFilter,
+    RuleProperties,
+    SqlFilter,
+    SqlRuleAction,
+    SubscriptionOptions,
+    SubscriptionProperties,
+    TopicOptions,
+    TopicProperties,
+    TrueFilter,
+)
 from .errors import (
     CircuitOpenError,
     EncryptionError,
@@ -59,6 +71,20 @@ def _timeout(value: timedelta | float | None, default: timedelta) -> timedelta:
     if not isinstance(value, timedelta) or value < timedelta(0):
         raise ValidationError("timeout", "must be a non-negative timedelta or number of seconds")
     return value
+
+
+def _rule(
+    rule: RuleProperties | str,
+    filter: TrueFilter | FalseFilter | CorrelationFilter | SqlFilter | None,
+    action: SqlRuleAction | None,
+) -> RuleProperties:
+    if isinstance(rule, RuleProperties):
+        if filter is not None or action is not None:
+            raise ValidationError("rule", "give either a RuleProperties or a name with filter and action, not both")
+        return rule
+    if not isinstance(rule, str) or not rule:
+        raise ValidationError("rule", "must be a RuleProperties or a non-empty rule name")
+    return RuleProperties(name=rule, filter=filter or TrueFilter(), action=action)
 
 
 def _count(value: int, name: str = "max_messages") -> int:
@@ -228,9 +254,131 @@ class QueueClient:
         name = QueueName(queue)
         await self._run("delete_queue", name, lambda: self.provider.delete_queue(name))
 
+    async def update_queue(self, queue: str, options: QueueOptions | None = None, **changes: Any) -> QueueProperties:
+        """Change a queue's settings: a whole ``QueueOptions``, or keywords changing only those fields of the
+        current ones (``update_queue("in", forward_to="orders")``)."""
+        name = QueueName(queue)
+        if options is None:
+            current = await self.get_queue(name)
+            options = QueueOptions.model_validate({**current.options.model_dump(), **changes})
+        opts = options
+        return await self._run("update_queue", name, lambda: self.provider.update_queue(name, opts))
+
     async def get_queue(self, queue: str) -> QueueProperties:
         name = QueueName(queue)
         return await self._run("get_queue", name, lambda: self.provider.get_queue(name))
+
+    # -- publish/subscribe (capability ``topics``): publish with send_message(s) to the topic's name, receive,
+    # settle, peek and accept sessions with the usual methods on a SubscriptionName("topic", "subscription").
+    def _topics(self) -> None:
+        if not self.capabilities.topics:
+            raise UnsupportedOperationError(
+                f"provider '{self.capabilities.provider}' has no topics",
+                details={"provider": self.capabilities.provider, "operation": "topics"},
+            )
+
+    async def create_topic(self, topic: str, options: TopicOptions | None = None, **settings: Any) -> TopicProperties:
+        """Create a topic. Settings as ``TopicOptions`` or keywords (``duplicate_detection_window=...``)."""
+        self._topics()
+        name = QueueName(topic)
+        opts = options or TopicOptions.model_validate(settings)
+        return await self._run("create_topic", name, lambda: self.provider.create_topic(name, opts))
+
+    async def update_topic(self, topic: str, options: TopicOptions) -> TopicProperties:
+        self._topics()
+        name = QueueName(topic)
+        return await self._run("update_topic", name, lambda: self.provider.update_topic(name, options))
+
+    async def get_topic(self, topic: str) -> TopicProperties:
+        self._topics()
+        name = QueueName(topic)
+        return await self._run("get_topic", name, lambda: self.provider.get_topic(name))
+
+    async def list_topics(self) -> list[TopicProperties]:
+        self._topics()
+        return await self._run("list_topics", None, self.provider.list_topics)
+
+    async def delete_topic(self, topic: str) -> None:
+        """Delete a topic with its subscriptions and their messages."""
+        self._topics()
+        name = QueueName(topic)
+        await self._run("delete_topic", name, lambda: self.provider.delete_topic(name))
+
+    async def create_subscription(
+        self,
+        subscription: SubscriptionName | str,
+        options: SubscriptionOptions | None = None,
+        *,
+        rule: RuleProperties | None = None,
+        **settings: Any,
+    ) -> SubscriptionProperties:
+        """Create a subscription; it gets ``rule``, or else the ``$Default`` rule that lets every message in."""
+        self._topics()
+        name = SubscriptionName(subscription)
+        opts = options or SubscriptionOptions.model_validate(settings)
+        if opts.requires_session and not self.capabilities.supports("sessions"):
+            raise UnsupportedOperationError(f"provider '{self.capabilities.provider}' has no sessions")
+        return await self._run(
+            "create_subscription", name, lambda: self.provider.create_subscription(name, opts, rule)
+        )
+
+    async def update_subscription(
+        self, subscription: SubscriptionName | str, options: SubscriptionOptions
+    ) -> SubscriptionProperties:
+        self._topics()
+        name = SubscriptionName(subscription)
+        return await self._run("update_subscription", name, lambda: self.provider.update_subscription(name, options))
+
+    async def get_subscription(self, subscription: SubscriptionName | str) -> SubscriptionProperties:
+        self._topics()
+        name = SubscriptionName(subscription)
+        return await self._run("get_subscription", name, lambda: self.provider.get_subscription(name))
+
+    async def list_subscriptions(self, topic: str) -> list[SubscriptionProperties]:
+        self._topics()
+        name = QueueName(topic)
+        return await self._run("list_subscriptions", name, lambda: self.provider.list_subscriptions(name))
+
+    async def delete_subscription(self, subscription: SubscriptionName | str) -> None:
+        self._topics()
+        name = SubscriptionName(subscription)
+        await self._run("delete_subscription", name, lambda: self.provider.delete_subscription(name))
+
+    async def create_rule(
+        self,
+        subscription: SubscriptionName | str,
+        rule: RuleProperties | str,
+        filter: TrueFilter | FalseFilter | CorrelationFilter | SqlFilter | None = None,
+        action: SqlRuleAction | None = None,
+    ) -> RuleProperties:
+        """Add a rule: a ``RuleProperties``, or a name with a filter (default: true) and an optional action."""
+        self._topics()
+        name = SubscriptionName(subscription)
+        spec = _rule(rule, filter, action)
+        return await self._run("create_rule", name, lambda: self.provider.create_rule(name, spec))
+
+    async def update_rule(
+        self,
+        subscription: SubscriptionName | str,
+        rule: RuleProperties | str,
+        filter: TrueFilter | FalseFilter | CorrelationFilter | SqlFilter | None = None,
+        action: SqlRuleAction | None = None,
+    ) -> RuleProperties:
+        """Replace an existing rule's filter and action."""
+        self._topics()
+        name = SubscriptionName(subscription)
+        spec = _rule(rule, filter, action)
+        return await self._run("update_rule", name, lambda: self.provider.update_rule(name, spec))
+
+    async def delete_rule(self, subscription: SubscriptionName | str, rule_name: str) -> None:
+        self._topics()
+        name = SubscriptionName(subscription)
+        await self._run("delete_rule", name, lambda: self.provider.delete_rule(name, rule_name))
+
+    async def list_rules(self, subscription: SubscriptionName | str) -> list[RuleProperties]:
+        self._topics()
+        name = SubscriptionName(subscription)
+        return await self._run("list_rules", name, lambda: self.provider.list_rules(name))
 
     # -- sending
     async def send_message(
@@ -246,7 +394,7 @@ class QueueClient:
         A message without a ``session_id`` gets one from ``session_keys`` (or the client's ``session_keys``)
         when that strategy finds its fields; an explicit ``session_id`` always wins.
         """
-        name = QueueName(queue)
+        name = entity_name(queue)
         items = [self._prepare(item, session_keys) for item in messages]
         size = self.capabilities.max_batch_size
         ids: list[MessageId] = []
@@ -345,7 +493,7 @@ class QueueClient:
         self, queue: str, message: Message, at: datetime, *, session_keys: SessionKeyStrategy | None = None
     ) -> int:
         """Send ``message`` so that it appears at ``at``; returns the sequence number to cancel it with."""
-        name = QueueName(queue)
+        name = entity_name(queue)
         if at.tzinfo is None:
             raise ValidationError("at", "must be a timezone-aware datetime")
         message = self._prepare(message, session_keys)
@@ -353,7 +501,7 @@ class QueueClient:
         return result[0]
 
     async def cancel_scheduled_message(self, queue: str, sequence_number: int) -> None:
-        name = QueueName(queue)
+        name = entity_name(queue)
         await self._run("cancel_scheduled", name, lambda: self.provider.cancel_scheduled(name, [sequence_number]))
 
     # -- receiving
@@ -378,7 +526,7 @@ class QueueClient:
     async def _receive(
         self, queue: str, max_messages: int, timeout: timedelta | float | None, *, dead_letter: bool
     ) -> list[ReceivedMessage]:
-        name = QueueName(queue)
+        name = entity_name(queue)
         count = min(_count(max_messages), self.capabilities.max_batch_size)
         wait = _timeout(timeout, timedelta(seconds=30))
         if dead_letter and not self.capabilities.dead_letter:
@@ -396,7 +544,7 @@ class QueueClient:
     async def peek_messages(
         self, queue: str, max_messages: int = 1, from_sequence: int | None = None, *, dead_letter: bool = False
     ) -> list[PeekedMessage]:
-        name = QueueName(queue)
+        name = entity_name(queue)
         count = _count(max_messages)
         found = await self._run(
             "peek", name, lambda: self.provider.peek_messages(name, count, from_sequence, dead_letter=dead_letter)
@@ -404,7 +552,7 @@ class QueueClient:
         return self._open_peeked(found)
 
     async def receive_deferred_messages(self, queue: str, sequence_numbers: Sequence[int]) -> list[ReceivedMessage]:
-        name = QueueName(queue)
+        name = entity_name(queue)
         seqs = list(sequence_numbers)
         found = await self._run("receive_deferred", name, lambda: self.provider.receive_deferred(name, seqs))
         return await self._open_received(found, self)
@@ -480,7 +628,7 @@ class QueueClient:
         self, queue: str, session_id: str | None = None, timeout: timedelta | float | None = None
     ) -> SessionClient | None:
         """Like :meth:`accept_session`, but returns None when no session became available in time."""
-        name = QueueName(queue)
+        name = entity_name(queue)
         # Naming a session is not sending: the id may come from a message another client sent (a space, a non-ASCII
         # letter), so take any id the broker could have delivered.
         sid = SessionId.delivered(session_id) if session_id is not None else None

@@ -74,6 +74,8 @@ class Message:
     time_to_live: timedelta | None = None
     scheduled_enqueue_time: datetime | None = None
     content_type: str | None = None
+    # Service Bus's subject (label): what correlation filters and ``sys.Label`` in SQL filters route on.
+    subject: str | None = None
 
     def __post_init__(self) -> None:
         body: Any = self.body
@@ -145,6 +147,7 @@ class PeekedMessage:
     session_id: SessionId | None = None
     correlation_id: str | None = None
     content_type: str | None = None
+    subject: str | None = None
     time_to_live: timedelta | None = None
     scheduled_enqueue_time: datetime | None = None
     dead_letter_reason: str | None = None
@@ -182,6 +185,7 @@ class PeekedMessage:
             "correlation_id": self.correlation_id,
             "message_id": self.message_id,
             "content_type": self.content_type,
+            "subject": self.subject,
             "time_to_live": self.time_to_live,
         }
         fields.update(changes)

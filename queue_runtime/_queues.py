@@ -31,6 +31,9 @@ class QueueOptions(BaseModel):
     dead_lettering_on_message_expiration: bool = False
     duplicate_detection_window: timedelta | None = None
     max_size_bytes: int | None = Field(default=None, ge=1)
+    # Auto-forwarding (Service Bus): a queue or topic that exists when this queue is created or updated.
+    forward_to: str | None = None
+    forward_dead_lettered_messages_to: str | None = None
 
     @field_validator("lock_duration")
     @classmethod

@@ -12,7 +12,13 @@ carry ``retry_after`` (seconds the service asked us to wait)::
     ├── ConfigurationError              a config value is missing or wrong
     ├── MessageDecodeError              a body could not be read as the requested type
     ├── QueueNotFoundError
+    │   ├── TopicNotFoundError
+    │   └── SubscriptionNotFoundError
     ├── QueueAlreadyExistsError
+    │   ├── TopicAlreadyExistsError
+    │   └── SubscriptionAlreadyExistsError
+    ├── RuleNotFoundError
+    ├── RuleAlreadyExistsError
     ├── MessageNotFoundError            no message with that sequence number (scheduled, deferred)
     ├── MessageLockLostError            receipt unknown, already settled, or its lock expired
     ├── SessionLockLostError            the session lock expired or was released
@@ -67,12 +73,18 @@ __all__ = [
     "QueueError",
     "QueueNotFoundError",
     "QuotaExceededError",
+    "RuleAlreadyExistsError",
+    "RuleNotFoundError",
     "ServiceUnavailableError",
     "SessionCannotBeLockedError",
     "SessionKeyError",
     "SessionLockLostError",
     "SessionRequiredError",
+    "SubscriptionAlreadyExistsError",
+    "SubscriptionNotFoundError",
     "ThrottledError",
+    "TopicAlreadyExistsError",
+    "TopicNotFoundError",
     "TransientError",
     "UnencryptedMessageError",
     "UnsupportedEnvelopeVersionError",
@@ -179,6 +191,62 @@ class QueueAlreadyExistsError(QueueError):
     def __init__(self, queue: str, *, details: dict[str, Any] | None = None) -> None:
         super().__init__(f"queue '{queue}' already exists", details={"queue": queue, **(details or {})})
         self.queue = queue
+
+
+class TopicNotFoundError(QueueNotFoundError):
+    code = "topic_not_found"
+
+    def __init__(self, topic: str, *, details: dict[str, Any] | None = None) -> None:
+        QueueError.__init__(self, f"topic '{topic}' does not exist", details={"topic": topic, **(details or {})})
+        self.queue = topic
+        self.topic = topic
+
+
+class SubscriptionNotFoundError(QueueNotFoundError):
+    code = "subscription_not_found"
+
+    def __init__(self, topic: str, subscription: str, *, details: dict[str, Any] | None = None) -> None:
+        QueueError.__init__(
+            self,
+            f"subscription '{subscription}' of topic '{topic}' does not exist",
+            details={"topic": topic, "subscription": subscription, **(details or {})},
+        )
+        self.queue = f"{topic}/Subscriptions/{subscription}"
+        self.topic = topic
+        self.subscription = subscription
+
+
+class TopicAlreadyExistsError(QueueAlreadyExistsError):
+    code = "topic_already_exists"
+
+    def __init__(self, topic: str, *, details: dict[str, Any] | None = None) -> None:
+        QueueError.__init__(
+            self, f"an entity named '{topic}' already exists", details={"topic": topic, **(details or {})}
+        )
+        self.queue = topic
+        self.topic = topic
+
+
+class SubscriptionAlreadyExistsError(QueueAlreadyExistsError):
+    code = "subscription_already_exists"
+
+    def __init__(self, topic: str, subscription: str, *, details: dict[str, Any] | None = None) -> None:
+        QueueError.__init__(
+            self,
+            f"subscription '{subscription}' of topic '{topic}' already exists",
+            details={"topic": topic, "subscription": subscription, **(details or {})},
+        )
+        self.queue = f"{topic}/Subscriptions/{subscription}"
+        self.topic = topic
+        self.subscription = subscription
+
+
+class RuleNotFoundError(QueueError):
+    code = "rule_not_found"
+
+
+class RuleAlreadyExistsError(QueueError):
+    code = "rule_already_exists"
 
 
 class MessageNotFoundError(QueueError):

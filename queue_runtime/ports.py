@@ -24,9 +24,10 @@ from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Self
 
-from ._identifiers import MessageId, QueueName, SessionId
+from ._identifiers import MessageId, QueueName, SessionId, SubscriptionName
 from ._messages import Message, PeekedMessage, ReceiptHandle, ReceivedMessage
 from ._queues import QueueOptions, QueueProperties, SessionSupport
+from ._topics import RuleProperties, SubscriptionOptions, SubscriptionProperties, TopicOptions, TopicProperties
 from .broker.engine import IdleReport
 from .broker.journal import JournalEntry
 from .errors import QueueError, QueueNotFoundError, UnsupportedOperationError
@@ -68,6 +69,8 @@ class Capabilities:
     fault_injection: bool = False
     queue_management: bool = True
     journal: bool = False  # an operation journal and wait-until-idle (``provider.journal``)
+    # Publish/subscribe: topics, subscriptions (received from by SubscriptionName) and rules.
+    topics: bool = False
     notes: tuple[str, ...] = ()
 
     def supports(self, capability: str) -> bool:
@@ -216,6 +219,56 @@ class QueueProvider:
 
     async def get_queue(self, name: QueueName) -> QueueProperties:
         raise _unsupported(self.capabilities, "reading queue properties")
+
+    async def update_queue(self, name: QueueName, options: QueueOptions) -> QueueProperties:
+        """Replace a queue's settings (``requires_session`` cannot change; forwarding targets must exist)."""
+        raise _unsupported(self.capabilities, "updating queues")
+
+    # -- publish/subscribe (capability ``topics``); messages go through the methods below, by entity name
+    async def create_topic(self, name: QueueName, options: TopicOptions) -> TopicProperties:
+        raise _unsupported(self.capabilities, "topics")
+
+    async def update_topic(self, name: QueueName, options: TopicOptions) -> TopicProperties:
+        raise _unsupported(self.capabilities, "topics")
+
+    async def get_topic(self, name: QueueName) -> TopicProperties:
+        raise _unsupported(self.capabilities, "topics")
+
+    async def list_topics(self) -> list[TopicProperties]:
+        raise _unsupported(self.capabilities, "topics")
+
+    async def delete_topic(self, name: QueueName) -> None:
+        raise _unsupported(self.capabilities, "topics")
+
+    async def create_subscription(
+        self, name: SubscriptionName, options: SubscriptionOptions, rule: RuleProperties | None
+    ) -> SubscriptionProperties:
+        """Create a subscription with ``rule``, or the ``$Default`` rule (true filter) when None."""
+        raise _unsupported(self.capabilities, "topics")
+
+    async def update_subscription(self, name: SubscriptionName, options: SubscriptionOptions) -> SubscriptionProperties:
+        raise _unsupported(self.capabilities, "topics")
+
+    async def get_subscription(self, name: SubscriptionName) -> SubscriptionProperties:
+        raise _unsupported(self.capabilities, "topics")
+
+    async def list_subscriptions(self, topic: QueueName) -> list[SubscriptionProperties]:
+        raise _unsupported(self.capabilities, "topics")
+
+    async def delete_subscription(self, name: SubscriptionName) -> None:
+        raise _unsupported(self.capabilities, "topics")
+
+    async def create_rule(self, subscription: SubscriptionName, rule: RuleProperties) -> RuleProperties:
+        raise _unsupported(self.capabilities, "topics")
+
+    async def update_rule(self, subscription: SubscriptionName, rule: RuleProperties) -> RuleProperties:
+        raise _unsupported(self.capabilities, "topics")
+
+    async def delete_rule(self, subscription: SubscriptionName, rule_name: str) -> None:
+        raise _unsupported(self.capabilities, "topics")
+
+    async def list_rules(self, subscription: SubscriptionName) -> list[RuleProperties]:
+        raise _unsupported(self.capabilities, "topics")
 
     # -- messages (required)
     async def send_messages(self, queue: QueueName, messages: Sequence[Message]) -> list[MessageId]:

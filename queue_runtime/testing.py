@@ -13,9 +13,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from ._identifiers import MessageId, QueueName, SessionId
+from ._identifiers import MessageId, QueueName, SessionId, SubscriptionName
 from ._messages import Message, PeekedMessage, ReceiptHandle, ReceivedMessage
 from ._queues import QueueOptions, QueueProperties
+from ._topics import RuleProperties, SubscriptionOptions, SubscriptionProperties, TopicOptions, TopicProperties
 from .errors import QueueError
 from .ports import ClockControl, FaultControl, JournalControl, QueueProvider, SessionProvider
 
@@ -67,6 +68,53 @@ class FaultInjectingProvider(QueueProvider):
 
     async def get_queue(self, name: QueueName) -> QueueProperties:
         return await self._call("get_queue", lambda: self.inner.get_queue(name))
+
+    async def update_queue(self, name: QueueName, options: QueueOptions) -> QueueProperties:
+        return await self._call("update_queue", lambda: self.inner.update_queue(name, options))
+
+    async def create_topic(self, name: QueueName, options: TopicOptions) -> TopicProperties:
+        return await self._call("create_topic", lambda: self.inner.create_topic(name, options))
+
+    async def update_topic(self, name: QueueName, options: TopicOptions) -> TopicProperties:
+        return await self._call("update_topic", lambda: self.inner.update_topic(name, options))
+
+    async def get_topic(self, name: QueueName) -> TopicProperties:
+        return await self._call("get_topic", lambda: self.inner.get_topic(name))
+
+    async def list_topics(self) -> list[TopicProperties]:
+        return await self._call("list_topics", self.inner.list_topics)
+
+    async def delete_topic(self, name: QueueName) -> None:
+        await self._call("delete_topic", lambda: self.inner.delete_topic(name))
+
+    async def create_subscription(
+        self, name: SubscriptionName, options: SubscriptionOptions, rule: RuleProperties | None
+    ) -> SubscriptionProperties:
+        return await self._call("create_subscription", lambda: self.inner.create_subscription(name, options, rule))
+
+    async def update_subscription(self, name: SubscriptionName, options: SubscriptionOptions) -> SubscriptionProperties:
+        return await self._call("update_subscription", lambda: self.inner.update_subscription(name, options))
+
+    async def get_subscription(self, name: SubscriptionName) -> SubscriptionProperties:
+        return await self._call("get_subscription", lambda: self.inner.get_subscription(name))
+
+    async def list_subscriptions(self, topic: QueueName) -> list[SubscriptionProperties]:
+        return await self._call("list_subscriptions", lambda: self.inner.list_subscriptions(topic))
+
+    async def delete_subscription(self, name: SubscriptionName) -> None:
+        await self._call("delete_subscription", lambda: self.inner.delete_subscription(name))
+
+    async def create_rule(self, subscription: SubscriptionName, rule: RuleProperties) -> RuleProperties:
+        return await self._call("create_rule", lambda: self.inner.create_rule(subscription, rule))
+
+    async def update_rule(self, subscription: SubscriptionName, rule: RuleProperties) -> RuleProperties:
+        return await self._call("update_rule", lambda: self.inner.update_rule(subscription, rule))
+
+    async def delete_rule(self, subscription: SubscriptionName, rule_name: str) -> None:
+        await self._call("delete_rule", lambda: self.inner.delete_rule(subscription, rule_name))
+
+    async def list_rules(self, subscription: SubscriptionName) -> list[RuleProperties]:
+        return await self._call("list_rules", lambda: self.inner.list_rules(subscription))
 
     async def send_messages(self, queue: QueueName, messages: Sequence[Message]) -> list[MessageId]:
         return await self._call("send_messages", lambda: self.inner.send_messages(queue, messages))

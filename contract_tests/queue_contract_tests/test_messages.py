@@ -86,6 +86,14 @@ async def test_attributes_correlation_id_message_id_and_content_type_travel(
     await queue_client.complete_message(received)
 
 
+async def test_subject_travels(queue_client: QueueClient, queue_name: str) -> None:
+    await queue_client.send_message(queue_name, msg(b"x", subject="order.created"))
+    received = await receive_one(queue_client, queue_name)
+    assert received.subject == "order.created"
+    assert received.to_message().subject == "order.created"
+    await queue_client.complete_message(received)
+
+
 async def test_generated_message_ids_are_unique(queue_client: QueueClient, queue_name: str) -> None:
     ids = await queue_client.send_messages(queue_name, [msg(f"m{i}") for i in range(5)])
     assert len(set(ids)) == 5

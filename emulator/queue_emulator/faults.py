@@ -27,6 +27,10 @@ OPERATIONS = frozenset(
         "dead_letter", "defer", "renew_lock", "peek", "schedule", "cancel_scheduled", "receive_deferred",
         "accept_session", "session_receive", "renew_session_lock", "get_session_state", "set_session_state",
         "release_session", "list_sessions", "purge", "resubmit_dead_letters", "delete_message",
+        # publish/subscribe management
+        "update_queue", "list_topics", "create_topic", "get_topic", "update_topic", "delete_topic",
+        "list_subscriptions", "create_subscription", "get_subscription", "update_subscription",
+        "delete_subscription", "list_rules", "create_rule", "get_rule", "update_rule", "delete_rule",
     }
 )
 NO_ERROR = "none"

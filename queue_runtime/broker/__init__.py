@@ -1,11 +1,12 @@
 """The broker engine shared by the in-memory provider and the emulator (see DESIGN.md)."""
 
 from .clock import Clock, ManualClock, SystemClock
-from .engine import Broker, BrokerLimits, IdleReport, dead_letter_path
+from .engine import HOP_LIMIT_REASON, Broker, BrokerLimits, IdleReport, dead_letter_path, subscription_path
 from .journal import Journal, JournalEntry, JournalKind, acting_client
 from .records import BrokerMessage, MessageState, SessionLease, SessionSnapshot
 
 __all__ = [
+    "HOP_LIMIT_REASON",
     "Broker",
     "BrokerLimits",
     "BrokerMessage",
@@ -21,4 +22,5 @@ __all__ = [
     "SystemClock",
     "acting_client",
     "dead_letter_path",
+    "subscription_path",
 ]

@@ -8,30 +8,63 @@ listens to :meth:`Broker.add_listener`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from .._queues import QueueOptions, QueueProperties
+from .._topics import (
+    DEFAULT_RULE_NAME,
+    RuleProperties,
+    SubscriptionOptions,
+    SubscriptionProperties,
+    TopicOptions,
+    TopicProperties,
+    TrueFilter,
+)
 from ..errors import (
     BatchTooLargeError,
+    MessageNotFoundError,
+    MessageTooLargeError,
     QueueAlreadyExistsError,
+    QueueError,
     QueueNotFoundError,
     QuotaExceededError,
+    RuleAlreadyExistsError,
+    RuleNotFoundError,
+    SubscriptionAlreadyExistsError,
+    SubscriptionNotFoundError,
+    TopicAlreadyExistsError,
+    TopicNotFoundError,
+    UnsupportedOperationError,
     ValidationError,
 )
 from .clock import Clock, SystemClock
-from .entity import DEAD_LETTER_SUFFIX, QueueEntity
+from .entity import DEAD_LETTER_SUFFIX, Forwarder, QueueEntity
 from .journal import Journal, JournalKind
 from .naming import check_queue_name
-from .records import BrokerMessage, MessageState, SessionLease, SessionSnapshot
+from .records import BrokerMessage, MessageState, SessionLease, SessionSnapshot, check_portable, message_size
+from .rules import CompiledRule, compile_rule
+from .topics import SubscriptionEntity, TopicEntity
 
-__all__ = ["Broker", "BrokerLimits", "IdleReport", "dead_letter_path"]
+__all__ = ["HOP_LIMIT_REASON", "Broker", "BrokerLimits", "IdleReport", "dead_letter_path", "subscription_path"]
+
+HOP_LIMIT_REASON = "MaxTransferHopCountExceeded"
+FORWARD_FAILED_REASON = "ForwardingFailed"
+SUBSCRIPTIONS_SEGMENT = "/Subscriptions/"
+_SUBSCRIPTION_PATH = re.compile(r"^(?P<topic>.+?)/subscriptions/(?P<sub>[^/]+)(?P<dlq>/\$deadletterqueue)?$", re.I)
+_MAX_SUBSCRIPTION_NAME = 50
+_MAX_RULE_NAME = 50
 
 
 def dead_letter_path(queue: str) -> str:
     return queue + DEAD_LETTER_SUFFIX
+
+
+def subscription_path(topic: str, subscription: str) -> str:
+    return f"{topic}{SUBSCRIPTIONS_SEGMENT}{subscription}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +75,14 @@ class BrokerLimits:
     max_queues: int = 100_000
     # Messages per send, and the most one receive or peek returns (a larger request gets this many).
     max_batch_messages: int = 1000
+    # Publish/subscribe, at least Service Bus Standard's.
+    max_topics: int = 100_000
+    max_subscriptions_per_topic: int = 2000
+    max_sql_filters_per_topic: int = 2000
+    max_correlation_filters_per_topic: int = 100_000
+    max_rules_per_subscription: int = 2000
+    # Auto-forwarding transfers one message may make; the next would dead-letter it (Service Bus: 4 hops).
+    max_forward_hops: int = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +114,7 @@ class Broker:
         self.auto_create = auto_create
         self.auto_create_options = auto_create_options or QueueOptions()
         self._queues: dict[str, QueueEntity] = {}
+        self._topics: dict[str, TopicEntity] = {}
         self._listeners: list[Callable[[str], None]] = []
         self.journal = journal if journal is not None else Journal()
 
@@ -96,7 +138,9 @@ class Broker:
 
     def create_queue(self, name: str, options: QueueOptions | None = None) -> QueueProperties:
         check_queue_name(name)  # the one naming rule of every front (REST, AMQP auto-create, entity file)
-        if name in self._queues:
+        if _SUBSCRIPTION_PATH.match(name):
+            raise ValidationError("queue_name", f"{name!r} is a subscription path ('<topic>/Subscriptions/<name>')")
+        if name in self._queues or name in self._topics:
             raise QueueAlreadyExistsError(name)
         if len(self._queues) >= self.limits.max_queues:
             raise QuotaExceededError(
@@ -104,15 +148,38 @@ class Broker:
                 details={"max_queues": self.limits.max_queues},
             )
         options = options or QueueOptions()
+        self._check_forwarding(name, options.forward_to, options.forward_dead_lettered_messages_to)
         now = self.clock.now()
+        entity = self._new_entity(name, options, now)
+        self._queues[name] = entity
+        return self.get_queue(name)
+
+    def update_queue(self, name: str, options: QueueOptions) -> QueueProperties:
+        """Change a queue's settings (not ``requires_session``, which Service Bus fixes at creation)."""
+        entity = self._queue(name)
+        if options.requires_session != entity.options.requires_session:
+            raise ValidationError("requires_session", "cannot be changed after the queue is created")
+        self._check_forwarding(name, options.forward_to, options.forward_dead_lettered_messages_to)
+        self._apply_options(entity, options)
+        return self.get_queue(name)
+
+    def _new_entity(self, name: str, options: QueueOptions, now: float) -> QueueEntity:
         dead_letter = QueueEntity(dead_letter_path(name), QueueOptions(lock_duration=options.lock_duration),
                                   now, notify=self._notify, journal=self.journal)
-        self._queues[name] = QueueEntity(name, options, now, notify=self._notify, dead_letter=dead_letter,
-                                         journal=self.journal)
-        return self.get_queue(name)
+        entity = QueueEntity(name, options, now, notify=self._notify, dead_letter=dead_letter,
+                             journal=self.journal)
+        self._install_forwarding(entity, options)
+        return entity
+
+    def _apply_options(self, entity: QueueEntity, options: QueueOptions) -> None:
+        entity.options = options
+        entity._lock_seconds = options.lock_duration.total_seconds()
+        self._install_forwarding(entity, options)
 
     def delete_queue(self, name: str) -> None:
         if self._queues.pop(name, None) is None:
+            if name in self._topics:
+                raise QueueNotFoundError(name, details={"hint": f"'{name}' is a topic: delete it as a topic"})
             raise QueueNotFoundError(name)
         self._notify(name)
         self._notify(dead_letter_path(name))
@@ -146,8 +213,11 @@ class Broker:
     def reset(self) -> None:
         """Forget every queue and message (fast per-test isolation)."""
         names = list(self._queues)
+        for topic in self._topics.values():
+            names.extend(sub.path for sub in topic.subscriptions.values())
         self._queues.clear()
         self.journal.clear()
+        self._topics.clear()
         for name in names:
             self._notify(name)
             self._notify(dead_letter_path(name))
@@ -195,6 +265,15 @@ class Broker:
     def _queue(self, name: str) -> QueueEntity:
         entity = self._queues.get(name)
         if entity is None:
+            if name in self._topics:
+                raise UnsupportedOperationError(
+                    f"'{name}' is a topic: it holds no messages; receive from one of its subscriptions "
+                    f"('{name}{SUBSCRIPTIONS_SEGMENT}<subscription>')",
+                    details={"topic": name},
+                )
+            subscription = _SUBSCRIPTION_PATH.match(name)
+            if subscription is not None:  # a subscription of a topic that does not exist
+                raise TopicNotFoundError(subscription["topic"])
             if self.auto_create and name and DEAD_LETTER_SUFFIX.lower() not in name.lower():
                 self.create_queue(name, self.auto_create_options)
                 return self._queues[name]
@@ -202,7 +281,21 @@ class Broker:
         return entity
 
     def _entity(self, path: str) -> QueueEntity:
-        """Resolve ``queue`` or ``queue/$DeadLetterQueue`` (any case) and apply what is due on it."""
+        """Resolve ``queue``, ``topic/Subscriptions/sub`` or either's ``/$DeadLetterQueue`` (any case) and apply
+        what is due on it."""
+        if "/" in path:
+            found = self._subscription_at(path)
+            if found is not None:
+                subscription, dead_letter = found
+                now = self.clock.now()
+                self._tick_topic(self._topics[subscription.topic], now)
+                main = subscription.queue
+                main.tick(now)
+                if not dead_letter:
+                    return main
+                assert main.dead_letter is not None
+                main.dead_letter.tick(now)
+                return main.dead_letter
         if path.lower().endswith(DEAD_LETTER_SUFFIX.lower()):
             base = self._queue(path[: -len(DEAD_LETTER_SUFFIX)])
             base.tick(self.clock.now())  # messages it dead-letters on the way land before we read
@@ -215,14 +308,25 @@ class Broker:
 
     def next_due(self, path: str) -> float | None:
         try:
-            return self._entity(path).next_due()
-        except QueueNotFoundError:
+            due = self._entity(path).next_due()
+        except (QueueNotFoundError, UnsupportedOperationError):
             return None
+        found = self._subscription_at(path) if "/" in path else None
+        if found is not None:
+            topic_due = self._topics[found[0].topic].next_due()
+            if topic_due is not None:
+                due = topic_due if due is None else min(due, topic_due)
+        return due
 
     def tick_all(self) -> None:
         """Apply due events on every queue (after the clock jumps, so waiters see the result)."""
         now = self.clock.now()
-        for entity in list(self._queues.values()):
+        for topic in list(self._topics.values()):
+            self._tick_topic(topic, now)
+        entities = list(self._queues.values())
+        for topic in list(self._topics.values()):
+            entities.extend(sub.queue for sub in topic.subscriptions.values())
+        for entity in entities:
             entity.tick(now)
             assert entity.dead_letter is not None
             entity.dead_letter.tick(now)
@@ -233,6 +337,14 @@ class Broker:
         """Store messages (all or none). Returns sequence numbers; a duplicate gets its original's number."""
         if len(messages) > self.limits.max_batch_messages:
             raise BatchTooLargeError(len(messages), self.limits.max_batch_messages)
+        topic = self._topics.get(path)
+        if topic is not None:
+            return self._publish(topic, messages)
+        if "/" in path and self._subscription_at(path) is not None:
+            raise UnsupportedOperationError(
+                f"'{path}' is a subscription: send to its topic; the topic's rules decide what it gets",
+                details={"path": path},
+            )
         entity = self._entity(path)
         now = self.clock.now()
         entity.check_send(messages, self.limits.max_message_size, now)
@@ -301,6 +413,18 @@ class Broker:
         return self.send(path, messages)
 
     def cancel_scheduled(self, path: str, sequence_numbers: Iterable[int]) -> None:
+        topic = self._topics.get(path)
+        if topic is not None:
+            seqs = list(sequence_numbers)
+            for seq in seqs:
+                if not topic.has_pending(seq):
+                    raise MessageNotFoundError(
+                        f"topic '{path}' has no scheduled message with sequence number {seq}",
+                        details={"topic": path, "sequence_number": seq},
+                    )
+            for seq in seqs:
+                topic.cancel(seq)
+            return
         self._entity(path).cancel_scheduled(list(sequence_numbers), self.clock.now())
 
     def receive_deferred(
@@ -360,6 +484,348 @@ class Broker:
         else:
             chosen = [s for s in snapshots if s.state_updated_at is not None and s.state_updated_at > updated_after]
         return sorted(s.session_id for s in chosen)
+
+    # ------------------------------------------------------------------ topics
+
+    def create_topic(self, name: str, options: TopicOptions | None = None) -> TopicProperties:
+        if not name or DEAD_LETTER_SUFFIX.lower() in name.lower() or _SUBSCRIPTION_PATH.match(name):
+            raise ValidationError("topic_name", f"{name!r} is not a valid topic name")
+        if name in self._topics or name in self._queues:
+            raise TopicAlreadyExistsError(name)
+        if len(self._topics) >= self.limits.max_topics:
+            raise QuotaExceededError(
+                f"cannot create topic '{name}': the limit of {self.limits.max_topics} topics is reached",
+                details={"max_topics": self.limits.max_topics},
+            )
+        self._topics[name] = TopicEntity(name, options or TopicOptions(), self.clock.now())
+        return self.get_topic(name)
+
+    def update_topic(self, name: str, options: TopicOptions) -> TopicProperties:
+        self._topic(name).options = options
+        return self.get_topic(name)
+
+    def get_topic(self, name: str) -> TopicProperties:
+        topic = self._topic(name)
+        self._tick_topic(topic, self.clock.now())
+        return TopicProperties(
+            name=name,
+            options=topic.options,
+            created_at=datetime.fromtimestamp(topic.created_at, UTC),
+            subscription_count=len(topic.subscriptions),
+            scheduled_count=topic.scheduled_count,
+            size_bytes=topic.size_bytes,
+        )
+
+    def topic_names(self) -> list[str]:
+        return sorted(self._topics)
+
+    def has_topic(self, name: str) -> bool:
+        return name in self._topics
+
+    def delete_topic(self, name: str) -> None:
+        topic = self._topics.pop(name, None)
+        if topic is None:
+            raise TopicNotFoundError(name)
+        for subscription in topic.subscriptions.values():
+            self._notify(subscription.path)
+            self._notify(dead_letter_path(subscription.path))
+
+    def entity_kind(self, path: str) -> str:
+        """What ``path`` names: ``"topic"``, ``"subscription"`` (or its dead-letter queue) or ``"queue"`` (or its
+        dead-letter queue, auto-created like a send would); raises the not-found error of what is missing."""
+        if path in self._topics:
+            return "topic"
+        if "/" in path:
+            match = _SUBSCRIPTION_PATH.match(path)
+            if match is not None and match["topic"] in self._topics:
+                self._subscription(match["topic"], match["sub"])
+                return "subscription"
+        base = path[: -len(DEAD_LETTER_SUFFIX)] if path.lower().endswith(DEAD_LETTER_SUFFIX.lower()) else path
+        self._queue(base)
+        return "queue"
+
+    def _topic(self, name: str) -> TopicEntity:
+        topic = self._topics.get(name)
+        if topic is None:
+            raise TopicNotFoundError(name)
+        return topic
+
+    def _tick_topic(self, topic: TopicEntity, now: float) -> None:
+        for message in topic.due(now):
+            topic.fan_out(message, now, max_message_size=self.limits.max_message_size, notify=self._notify)
+
+    def _publish(self, topic: TopicEntity, messages: Sequence[BrokerMessage]) -> list[int]:
+        now = self.clock.now()
+        self._tick_topic(topic, now)
+        extra = 0
+        for message in messages:
+            check_portable(message, now)  # the same poison-input rule as a queue send
+            message.size = message_size(message)
+            if message.size > self.limits.max_message_size:
+                raise MessageTooLargeError(message.size, self.limits.max_message_size)
+            extra += message.size
+        limit = topic.options.max_size_bytes
+        if limit is not None:
+            used = topic.size_bytes
+            if used + extra > limit:
+                raise QuotaExceededError(
+                    f"topic '{topic.name}' is full: {used} of {limit} bytes used, {extra} more requested",
+                    details={"topic": topic.name, "size_bytes": used, "max_size_bytes": limit},
+                )
+        seqs = []
+        for message in messages:
+            if message.sequence_number:
+                message = message.snapshot()  # the same object passed twice: an independent copy
+            seq, new = topic.accept(message, now)
+            seqs.append(seq)
+            if not new:
+                continue
+            if message.scheduled_enqueue_time is not None and message.scheduled_enqueue_time > now:
+                topic.hold(message)
+                continue
+            topic.fan_out(message, now, max_message_size=self.limits.max_message_size, notify=self._notify)
+        return seqs
+
+    # ------------------------------------------------------------------ subscriptions
+
+    def create_subscription(
+        self,
+        topic: str,
+        name: str,
+        options: SubscriptionOptions | None = None,
+        rule: RuleProperties | None = None,
+    ) -> SubscriptionProperties:
+        """A new subscription gets ``rule`` or else the ``$Default`` rule (true filter)."""
+        entity = self._topic(topic)
+        _check_name("subscription_name", name, _MAX_SUBSCRIPTION_NAME)
+        if name in entity.subscriptions:
+            raise SubscriptionAlreadyExistsError(topic, name)
+        if len(entity.subscriptions) >= self.limits.max_subscriptions_per_topic:
+            raise QuotaExceededError(
+                f"cannot create subscription '{name}': topic '{topic}' already has the limit of "
+                f"{self.limits.max_subscriptions_per_topic} subscriptions",
+                details={"topic": topic, "max_subscriptions_per_topic": self.limits.max_subscriptions_per_topic},
+            )
+        options = options or SubscriptionOptions()
+        path = subscription_path(topic, name)
+        self._check_forwarding(path, options.forward_to, options.forward_dead_lettered_messages_to)
+        compiled = self._compile(entity, rule or RuleProperties(name=DEFAULT_RULE_NAME, filter=TrueFilter()))
+        now = self.clock.now()
+        subscription = SubscriptionEntity(topic, name, options, self._new_entity(path, options.queue_options(), now),
+                                          now)
+        self._add_rule(entity, subscription, compiled, now)
+        entity.subscriptions[name] = subscription
+        entity.index(subscription)
+        return self.get_subscription(topic, name)
+
+    def update_subscription(self, topic: str, name: str, options: SubscriptionOptions) -> SubscriptionProperties:
+        subscription = self._subscription(topic, name)
+        if options.requires_session != subscription.options.requires_session:
+            raise ValidationError("requires_session", "cannot be changed after the subscription is created")
+        self._check_forwarding(subscription.path, options.forward_to, options.forward_dead_lettered_messages_to)
+        subscription.options = options
+        self._apply_options(subscription.queue, options.queue_options())
+        return self.get_subscription(topic, name)
+
+    def get_subscription(self, topic: str, name: str) -> SubscriptionProperties:
+        subscription = self._subscription(topic, name)
+        entity = self._entity(subscription.path)
+        assert entity.dead_letter is not None
+        entity.dead_letter.tick(self.clock.now())
+        counts = entity.counts
+        return SubscriptionProperties(
+            topic=topic,
+            name=name,
+            options=subscription.options,
+            created_at=datetime.fromtimestamp(subscription.created_at, UTC),
+            rule_count=len(subscription.rules),
+            active_count=counts[MessageState.AVAILABLE],
+            locked_count=counts[MessageState.LOCKED],
+            scheduled_count=counts[MessageState.SCHEDULED],
+            deferred_count=counts[MessageState.DEFERRED],
+            dead_letter_count=sum(entity.dead_letter.counts.values()),
+            size_bytes=entity.size_bytes,
+            session_count=len(entity.sessions()) if entity.options.requires_session else 0,
+        )
+
+    def subscription_names(self, topic: str) -> list[str]:
+        return sorted(self._topic(topic).subscriptions)
+
+    def delete_subscription(self, topic: str, name: str) -> None:
+        entity = self._topic(topic)
+        subscription = entity.subscriptions.pop(name, None)
+        if subscription is None:
+            raise SubscriptionNotFoundError(topic, name)
+        for rule in subscription.rules.values():
+            entity.count_rule(rule, -1)
+        entity.unindex(name)
+        self._notify(subscription.path)
+        self._notify(dead_letter_path(subscription.path))
+
+    def _subscription(self, topic: str, name: str) -> SubscriptionEntity:
+        subscription = self._topic(topic).subscriptions.get(name)
+        if subscription is None:
+            raise SubscriptionNotFoundError(topic, name)
+        return subscription
+
+    def _subscription_at(self, path: str) -> tuple[SubscriptionEntity, bool] | None:
+        """The subscription a path names (``topic/Subscriptions/sub[/$DeadLetterQueue]``, the segments in any
+        case) and whether it is its dead-letter queue; None if the path is no subscription path."""
+        match = _SUBSCRIPTION_PATH.match(path)
+        if match is None or match["topic"] not in self._topics:
+            return None
+        return self._subscription(match["topic"], match["sub"]), match["dlq"] is not None
+
+    # ------------------------------------------------------------------ rules
+
+    def create_rule(self, topic: str, subscription: str, rule: RuleProperties) -> RuleProperties:
+        entity = self._topic(topic)
+        sub = self._subscription(topic, subscription)
+        if rule.name in sub.rules:
+            raise RuleAlreadyExistsError(
+                f"rule '{rule.name}' of subscription '{subscription}' (topic '{topic}') already exists",
+                details={"topic": topic, "subscription": subscription, "rule": rule.name},
+            )
+        if len(sub.rules) >= self.limits.max_rules_per_subscription:
+            raise QuotaExceededError(
+                f"subscription '{subscription}' already has the limit of {self.limits.max_rules_per_subscription}"
+                " rules",
+                details={"max_rules_per_subscription": self.limits.max_rules_per_subscription},
+            )
+        compiled = self._compile(entity, rule)
+        self._add_rule(entity, sub, compiled, self.clock.now())
+        entity.index(sub)
+        return self.get_rule(topic, subscription, rule.name)
+
+    def update_rule(self, topic: str, subscription: str, rule: RuleProperties) -> RuleProperties:
+        """Replace the filter and action of an existing rule (messages already copied are not touched)."""
+        entity = self._topic(topic)
+        sub = self._subscription(topic, subscription)
+        old = sub.rules.get(rule.name)
+        if old is None:
+            raise self._rule_not_found(topic, subscription, rule.name)
+        entity.count_rule(old, -1)
+        try:
+            compiled = self._compile(entity, rule)
+        except QueueError:
+            entity.count_rule(old, +1)
+            raise
+        sub.rules[rule.name] = compiled
+        entity.count_rule(compiled, +1)
+        entity.index(sub)
+        return self.get_rule(topic, subscription, rule.name)
+
+    def delete_rule(self, topic: str, subscription: str, name: str) -> None:
+        entity = self._topic(topic)
+        sub = self._subscription(topic, subscription)
+        rule = sub.rules.pop(name, None)
+        if rule is None:
+            raise self._rule_not_found(topic, subscription, name)
+        sub.rule_created.pop(name, None)
+        entity.count_rule(rule, -1)
+        entity.index(sub)
+
+    def get_rule(self, topic: str, subscription: str, name: str) -> RuleProperties:
+        sub = self._subscription(topic, subscription)
+        rule = sub.rules.get(name)
+        if rule is None:
+            raise self._rule_not_found(topic, subscription, name)
+        return rule.properties.model_copy(
+            update={"created_at": datetime.fromtimestamp(sub.rule_created[name], UTC)}
+        )
+
+    def rules(self, topic: str, subscription: str) -> list[RuleProperties]:
+        sub = self._subscription(topic, subscription)
+        return [self.get_rule(topic, subscription, name) for name in sub.rules]
+
+    def _compile(self, topic: TopicEntity, rule: RuleProperties) -> CompiledRule:
+        _check_name("rule_name", rule.name, _MAX_RULE_NAME)
+        compiled = compile_rule(rule)
+        if compiled.is_sql and topic.sql_rules >= self.limits.max_sql_filters_per_topic:
+            raise QuotaExceededError(
+                f"topic '{topic.name}' already has the limit of {self.limits.max_sql_filters_per_topic} SQL filters",
+                details={"max_sql_filters_per_topic": self.limits.max_sql_filters_per_topic},
+            )
+        if compiled.is_correlation and topic.correlation_rules >= self.limits.max_correlation_filters_per_topic:
+            raise QuotaExceededError(
+                f"topic '{topic.name}' already has the limit of "
+                f"{self.limits.max_correlation_filters_per_topic} correlation filters",
+                details={"max_correlation_filters_per_topic": self.limits.max_correlation_filters_per_topic},
+            )
+        return compiled
+
+    @staticmethod
+    def _add_rule(topic: TopicEntity, sub: SubscriptionEntity, rule: CompiledRule, now: float) -> None:
+        sub.rules[rule.name] = rule
+        sub.rule_created[rule.name] = now
+        topic.count_rule(rule, +1)
+
+    @staticmethod
+    def _rule_not_found(topic: str, subscription: str, name: str) -> RuleNotFoundError:
+        return RuleNotFoundError(
+            f"rule '{name}' of subscription '{subscription}' (topic '{topic}') does not exist",
+            details={"topic": topic, "subscription": subscription, "rule": name},
+        )
+
+    # ------------------------------------------------------------------ auto-forwarding
+
+    def _check_forwarding(self, source: str, *targets: str | None) -> None:
+        for target in targets:
+            if target is None:
+                continue
+            if target == source:
+                raise ValidationError("forward_to", f"'{source}' cannot forward to itself")
+            if target not in self._queues and target not in self._topics:
+                raise QueueNotFoundError(
+                    target, details={"hint": f"the forwarding target of '{source}' must be an existing queue or topic"}
+                )
+
+    def _install_forwarding(self, entity: QueueEntity, options: QueueOptions) -> None:
+        entity.forward = self._forwarder(options.forward_to) if options.forward_to else None
+        target = options.forward_dead_lettered_messages_to
+        entity.forward_dead_lettered = self._forwarder(target) if target else None
+
+    def _forwarder(self, target: str) -> Forwarder:
+        def forward(message: BrokerMessage, now: float) -> tuple[str, str] | None:
+            if message.forward_hops >= self.limits.max_forward_hops:
+                return (
+                    HOP_LIMIT_REASON,
+                    f"The message was forwarded {message.forward_hops} times, the most allowed; "
+                    f"it was not forwarded to '{target}'.",
+                )
+            message.forward_hops += 1
+            message.sequence_number = 0
+            try:
+                self._deliver(target, message, now)
+            except QueueError as exc:
+                message.forward_hops -= 1
+                return FORWARD_FAILED_REASON, f"Forwarding to '{target}' failed: {exc.message}"
+            return None
+
+        return forward
+
+    def _deliver(self, path: str, message: BrokerMessage, now: float) -> None:
+        """Store a forwarded message in a queue or publish it to a topic (no auto-create)."""
+        topic = self._topics.get(path)
+        if topic is not None:
+            self._publish(topic, [message])
+            return
+        entity = self._queues.get(path)
+        if entity is None:
+            raise QueueNotFoundError(path)
+        entity.check_send([message], self.limits.max_message_size, now)
+        entity.add(message, now)
+        self._notify(entity.name)
+
+
+def _check_name(field: str, name: str, max_length: int) -> None:
+    if not name:
+        raise ValidationError(field, "must not be empty")
+    if len(name) > max_length:
+        raise ValidationError(field, f"must be at most {max_length} characters, got {len(name)}")
+    if "/" in name or "\\" in name:
+        raise ValidationError(field, f"{name!r} must not contain '/' or '\\'")
+
 
 _DEAD_LETTER_PROPERTIES = ("DeadLetterReason", "DeadLetterErrorDescription")
 

@@ -53,6 +53,11 @@ _TOMBSTONE_SECONDS = 600.0
 _TOMBSTONE_MAX = 100_000
 
 
+# ``forward(message, now)`` moves a message on to another entity; it returns None when done, else the
+# (reason, description) to dead-letter the message with here instead.
+Forwarder = Callable[[BrokerMessage, float], "tuple[str, str] | None"]
+
+
 @dataclass(slots=True)
 class _Session:
     session_id: str
@@ -101,6 +106,9 @@ class QueueEntity:
         self._next_sequence = 1
         self.counts: dict[MessageState, int] = dict.fromkeys(MessageState, 0)
         self.size_bytes = 0
+        # Set by the broker for auto-forwarding: messages that become available (or are dead-lettered) move on.
+        self.forward: Forwarder | None = None
+        self.forward_dead_lettered: Forwarder | None = None
 
     @staticmethod
     def _new_token() -> str:
@@ -179,6 +187,21 @@ class QueueEntity:
             raise QuotaExceededError(
                 f"queue '{self.name}' is full: {self.size_bytes} of {limit} bytes used, "
                 f"{extra} more requested",
+                details={"queue": self.name, "size_bytes": self.size_bytes, "max_size_bytes": limit},
+            )
+
+    def check_copy(self, message: BrokerMessage, max_message_size: int) -> None:
+        """:meth:`check_send` for one topic copy whose ``size`` is already known (fan-out's hot path)."""
+        if message.size > max_message_size:
+            raise MessageTooLargeError(message.size, max_message_size)
+        if self.options.requires_session and not message.session_id:
+            raise SessionRequiredError(
+                f"subscription '{self.name}' requires sessions: this message has no session id"
+            )
+        limit = self.options.max_size_bytes
+        if limit is not None and self.size_bytes + message.size > limit:
+            raise QuotaExceededError(
+                f"'{self.name}' is full: {self.size_bytes} of {limit} bytes used",
                 details={"queue": self.name, "size_bytes": self.size_bytes, "max_size_bytes": limit},
             )
 
@@ -669,6 +692,9 @@ class QueueEntity:
         if message.expires_at is not None and message.expires_at <= now:
             self._expire(message, now)
             return
+        if self.forward is not None and not self.is_dead_letter:
+            self._forward(message, now)
+            return
         self._move(message, MessageState.AVAILABLE)
         seq = message.sequence_number
         if message.session_id is not None and self.options.requires_session:
@@ -679,6 +705,18 @@ class QueueEntity:
             self._offer_session(session)
         else:
             heapq.heappush(self._available, seq)
+
+    def _forward(self, message: BrokerMessage, now: float) -> None:
+        """Hand the message to the forwarding target first, then drop it here (never lost in between); if the
+        target refuses it, it is dead-lettered here with the target's reason."""
+        assert self.forward is not None
+        failure = self.forward(message.snapshot(), now)
+        if failure is None:
+            self._remove(message)
+        elif self.dead_letter is not None:
+            self._to_dead_letter(message, now, failure[0], failure[1])
+        else:  # pragma: no cover - a dead-letter queue never forwards on receipt
+            self._remove(message)
 
     def _drop_lock(self, message: BrokerMessage, why: str, now: float) -> None:
         token = message.lock_token
@@ -731,8 +769,30 @@ class QueueEntity:
             copy_.application_properties["DeadLetterErrorDescription"] = description
         copy_.scheduled_enqueue_time = None
         copy_.time_to_live = None
+        if self.forward_dead_lettered is not None and self.forward_dead_lettered(copy_.snapshot(), now) is None:
+            self._remove(message)
+            return
         self.dead_letter._store_dead_lettered(copy_, now)
         self._remove(message)
+
+    def store_dead_lettered(
+        self, message: BrokerMessage, now: float, reason: str | None, description: str | None
+    ) -> None:
+        """Put a message that never reached this entity straight into its dead-letter queue (a filter that
+        failed to evaluate, a copy that this subscription cannot hold)."""
+        assert self.dead_letter is not None
+        message.sequence_number = 0
+        message.state = MessageState.AVAILABLE
+        message.dead_letter_reason = reason
+        message.dead_letter_description = description
+        message.dead_letter_source = self.name
+        if reason is not None:
+            message.application_properties["DeadLetterReason"] = reason
+        if description is not None:
+            message.application_properties["DeadLetterErrorDescription"] = description
+        message.scheduled_enqueue_time = None
+        message.time_to_live = None
+        self.dead_letter._store_dead_lettered(message, now)
 
     def _store_dead_lettered(self, message: BrokerMessage, now: float) -> None:
         self.add(message, now)

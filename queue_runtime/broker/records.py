@@ -71,6 +71,7 @@ class BrokerMessage:
     dead_letter_reason: str | None = None
     dead_letter_description: str | None = None
     dead_letter_source: str | None = None
+    forward_hops: int = 0  # auto-forwarding transfers so far (the broker's hop limit reads it)
     size: int = 0
 
     def snapshot(self) -> BrokerMessage:

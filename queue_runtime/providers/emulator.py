@@ -24,9 +24,10 @@ import aiohttp
 import orjson  # the message lists of every send and receive: several times faster than json
 
 from .._config import EmulatorConfig, redact_url
-from .._identifiers import MessageId, QueueName, SessionId
+from .._identifiers import MessageId, QueueName, SessionId, SubscriptionName, entity_name
 from .._messages import Message, PeekedMessage, ReceiptHandle, ReceivedMessage, attributes_from_properties
 from .._queues import QueueOptions, QueueProperties, SessionSupport
+from .._topics import RuleProperties, SubscriptionOptions, SubscriptionProperties, TopicOptions, TopicProperties
 from ..broker import BrokerMessage, IdleReport, JournalEntry, JournalKind
 from ..errors import (
     BatchTooLargeError,
@@ -139,13 +140,25 @@ def _q(value: str) -> str:
     return quote(value, safe="")
 
 
+def _entity_path(entity: str) -> str:
+    """The REST path of a queue or topic (one namespace on the server) or of a topic's subscription."""
+    entity = entity_name(entity)
+    if isinstance(entity, SubscriptionName):
+        return f"/v1/topics/{_q(entity.topic)}/subscriptions/{_q(entity.subscription)}"
+    return f"/v1/queues/{_q(entity)}"
+
+
+def _topic_path(topic: str) -> str:
+    return f"/v1/topics/{_q(topic)}"
+
+
 def _iso(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, UTC).isoformat()
 
 
 def _to_wire(message: BrokerMessage) -> dict[str, Any]:
     wire: dict[str, Any] = {"body": base64.b64encode(message.body).decode("ascii")}
-    for name in ("message_id", "session_id", "correlation_id", "content_type", "time_to_live"):
+    for name in ("message_id", "session_id", "correlation_id", "content_type", "subject", "time_to_live"):
         value = getattr(message, name)
         if value is not None:
             wire[name] = value
@@ -173,6 +186,7 @@ def _fields_from_wire(wire: dict[str, Any]) -> dict[str, Any]:
         "session_id": SessionId.delivered(session) if session else None,
         "correlation_id": wire.get("correlation_id"),
         "content_type": wire.get("content_type"),
+        "subject": wire.get("subject"),
         "time_to_live": timedelta(seconds=ttl) if ttl else None,
         "scheduled_enqueue_time": parse(scheduled) if scheduled else None,
         "dead_letter_reason": wire.get("dead_letter_reason"),
@@ -377,13 +391,13 @@ class _CompleteBatcher:
         try:
             if len(batch.tokens) == 1:
                 await self._http.call(
-                    "POST", f"/v1/queues/{_q(queue)}/locks/{_q(batch.tokens[0])}/complete",
+                    "POST", f"{_entity_path(queue)}/locks/{_q(batch.tokens[0])}/complete",
                     {"dead_letter": dead_letter},
                 )
                 errors: list[QueueError | None] = [None]
             else:
                 answer = await self._http.call(
-                    "POST", f"/v1/queues/{_q(queue)}/locks/complete",
+                    "POST", f"{_entity_path(queue)}/locks/complete",
                     {"lock_tokens": batch.tokens, "dead_letter": dead_letter},
                 )
                 errors = [
@@ -428,6 +442,7 @@ def _capabilities(info: dict[str, Any] | None) -> Capabilities:
         clock_control=bool(info and info["clock"] == "manual"),
         fault_injection=True,
         journal=bool(info and info.get("journal_size", 0)),
+        topics=True,
     )
 
 
@@ -482,7 +497,70 @@ class EmulatorProvider(QueueProvider):
         return self._journal if self.capabilities.journal else None
 
     def _queue_path(self, queue: str) -> str:
-        return f"/v1/queues/{_q(queue)}"
+        return _entity_path(queue)
+
+    # -- publish/subscribe
+    async def create_topic(self, name: QueueName, options: TopicOptions) -> TopicProperties:
+        answer = await self._http.call("PUT", _topic_path(name), options.model_dump(mode="json"))
+        return TopicProperties.model_validate(answer)
+
+    async def update_topic(self, name: QueueName, options: TopicOptions) -> TopicProperties:
+        answer = await self._http.call("PATCH", _topic_path(name), options.model_dump(mode="json"))
+        return TopicProperties.model_validate(answer)
+
+    async def get_topic(self, name: QueueName) -> TopicProperties:
+        return TopicProperties.model_validate(await self._http.call("GET", _topic_path(name)))
+
+    async def list_topics(self) -> list[TopicProperties]:
+        answer = await self._http.call("GET", "/v1/topics")
+        return [TopicProperties.model_validate(t) for t in answer["topics"]]
+
+    async def delete_topic(self, name: QueueName) -> None:
+        await self._http.call("DELETE", _topic_path(name))
+
+    async def create_subscription(
+        self, name: SubscriptionName, options: SubscriptionOptions, rule: RuleProperties | None
+    ) -> SubscriptionProperties:
+        body = options.model_dump(mode="json")
+        if rule is not None:
+            body["rule"] = rule.model_dump(mode="json", exclude={"created_at"})
+        answer = await self._http.call("PUT", _entity_path(name), body)
+        return SubscriptionProperties.model_validate(answer)
+
+    async def update_subscription(self, name: SubscriptionName, options: SubscriptionOptions) -> SubscriptionProperties:
+        answer = await self._http.call("PATCH", _entity_path(name), options.model_dump(mode="json"))
+        return SubscriptionProperties.model_validate(answer)
+
+    async def get_subscription(self, name: SubscriptionName) -> SubscriptionProperties:
+        return SubscriptionProperties.model_validate(await self._http.call("GET", _entity_path(name)))
+
+    async def list_subscriptions(self, topic: QueueName) -> list[SubscriptionProperties]:
+        answer = await self._http.call("GET", _topic_path(topic) + "/subscriptions")
+        return [SubscriptionProperties.model_validate(s) for s in answer["subscriptions"]]
+
+    async def delete_subscription(self, name: SubscriptionName) -> None:
+        await self._http.call("DELETE", _entity_path(name))
+
+    async def create_rule(self, subscription: SubscriptionName, rule: RuleProperties) -> RuleProperties:
+        answer = await self._http.call(
+            "PUT", f"{_entity_path(subscription)}/rules/{_q(rule.name)}",
+            rule.model_dump(mode="json", exclude={"created_at"}),
+        )
+        return RuleProperties.model_validate(answer)
+
+    async def update_rule(self, subscription: SubscriptionName, rule: RuleProperties) -> RuleProperties:
+        answer = await self._http.call(
+            "PATCH", f"{_entity_path(subscription)}/rules/{_q(rule.name)}",
+            rule.model_dump(mode="json", exclude={"created_at"}),
+        )
+        return RuleProperties.model_validate(answer)
+
+    async def delete_rule(self, subscription: SubscriptionName, rule_name: str) -> None:
+        await self._http.call("DELETE", f"{_entity_path(subscription)}/rules/{_q(rule_name)}")
+
+    async def list_rules(self, subscription: SubscriptionName) -> list[RuleProperties]:
+        answer = await self._http.call("GET", f"{_entity_path(subscription)}/rules")
+        return [RuleProperties.model_validate(r) for r in answer["rules"]]
 
     # -- provisioning
     async def create_queue(self, name: QueueName, options: QueueOptions) -> QueueProperties:
@@ -501,6 +579,10 @@ class EmulatorProvider(QueueProvider):
         if queue is not None:
             await self.get_queue(queue)
         return {"fronts": health.get("fronts", {})} if isinstance(health, dict) else {}
+
+    async def update_queue(self, name: QueueName, options: QueueOptions) -> QueueProperties:
+        answer = await self._http.call("PATCH", self._queue_path(name), options.model_dump(mode="json"))
+        return QueueProperties.model_validate(answer)
 
     # -- messages
     async def send_messages(self, queue: QueueName, messages: Sequence[Message]) -> list[MessageId]:
@@ -538,7 +620,7 @@ class EmulatorProvider(QueueProvider):
             for start in range(0, len(indexes), self.capabilities.max_batch_size):
                 chunk = indexes[start : start + self.capabilities.max_batch_size]
                 answer = await self._http.call(
-                    "POST", f"/v1/queues/{_q(queue)}/locks/complete",
+                    "POST", f"{_entity_path(queue)}/locks/complete",
                     {"lock_tokens": [receipts[i].token for i in chunk], "dead_letter": dead_letter},
                 )
                 for index, result in zip(chunk, answer["results"], strict=True):
@@ -624,7 +706,7 @@ class EmulatorSession(ProviderSettledSession):
         self._session_id = session_id
         self._token = token
         self._locked_until = datetime.fromisoformat(locked_until)
-        self._path = f"/v1/queues/{_q(queue)}/sessions/{_q(session_id)}"
+        self._path = f"{_entity_path(queue)}/sessions/{_q(session_id)}"
 
     def __repr__(self) -> str:
         return f"EmulatorSession(queue={self.queue!r}, session_id={self._session_id!r})"

@@ -9,9 +9,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .._config import InMemoryConfig
-from .._identifiers import MessageId, QueueName, SessionId
+from .._identifiers import MessageId, QueueName, SessionId, SubscriptionName
 from .._messages import Message, PeekedMessage, ReceiptHandle, ReceivedMessage, attributes_from_properties
 from .._queues import QueueOptions, QueueProperties, SessionSupport
+from .._topics import RuleProperties, SubscriptionOptions, SubscriptionProperties, TopicOptions, TopicProperties
 from ..broker import (
     Broker,
     BrokerLimits,
@@ -50,6 +51,7 @@ def broker_message_from(message: Message) -> BrokerMessage:
         session_id=message.session_id,
         correlation_id=message.correlation_id,
         content_type=message.content_type,
+        subject=message.subject,
         time_to_live=message.time_to_live.total_seconds() if message.time_to_live else None,
         scheduled_enqueue_time=(
             message.scheduled_enqueue_time.timestamp() if message.scheduled_enqueue_time else None
@@ -69,6 +71,7 @@ def _common_fields(message: BrokerMessage) -> dict[str, Any]:
         "session_id": SessionId.delivered(message.session_id) if message.session_id else None,
         "correlation_id": message.correlation_id,
         "content_type": message.content_type,
+        "subject": message.subject,
         "time_to_live": timedelta(seconds=message.time_to_live) if message.time_to_live else None,
         "scheduled_enqueue_time": _ts(message.scheduled_enqueue_time),
         "dead_letter_reason": message.dead_letter_reason,
@@ -168,6 +171,7 @@ class InMemoryProvider(QueueProvider):
             ttl=True,
             clock_control=manual,
             journal=broker.journal.enabled,
+            topics=True,
         )
         self._journal = _MemoryJournal(broker)
 
@@ -190,6 +194,53 @@ class InMemoryProvider(QueueProvider):
 
     async def get_queue(self, name: QueueName) -> QueueProperties:
         return self.broker.get_queue(name)
+
+    async def update_queue(self, name: QueueName, options: QueueOptions) -> QueueProperties:
+        return self.broker.update_queue(name, options)
+
+    async def create_topic(self, name: QueueName, options: TopicOptions) -> TopicProperties:
+        return self.broker.create_topic(name, options)
+
+    async def update_topic(self, name: QueueName, options: TopicOptions) -> TopicProperties:
+        return self.broker.update_topic(name, options)
+
+    async def get_topic(self, name: QueueName) -> TopicProperties:
+        return self.broker.get_topic(name)
+
+    async def list_topics(self) -> list[TopicProperties]:
+        return [self.broker.get_topic(name) for name in self.broker.topic_names()]
+
+    async def delete_topic(self, name: QueueName) -> None:
+        self.broker.delete_topic(name)
+
+    async def create_subscription(
+        self, name: SubscriptionName, options: SubscriptionOptions, rule: RuleProperties | None
+    ) -> SubscriptionProperties:
+        return self.broker.create_subscription(name.topic, name.subscription, options, rule)
+
+    async def update_subscription(self, name: SubscriptionName, options: SubscriptionOptions) -> SubscriptionProperties:
+        return self.broker.update_subscription(name.topic, name.subscription, options)
+
+    async def get_subscription(self, name: SubscriptionName) -> SubscriptionProperties:
+        return self.broker.get_subscription(name.topic, name.subscription)
+
+    async def list_subscriptions(self, topic: QueueName) -> list[SubscriptionProperties]:
+        return [self.broker.get_subscription(topic, sub) for sub in self.broker.subscription_names(topic)]
+
+    async def delete_subscription(self, name: SubscriptionName) -> None:
+        self.broker.delete_subscription(name.topic, name.subscription)
+
+    async def create_rule(self, subscription: SubscriptionName, rule: RuleProperties) -> RuleProperties:
+        return self.broker.create_rule(subscription.topic, subscription.subscription, rule)
+
+    async def update_rule(self, subscription: SubscriptionName, rule: RuleProperties) -> RuleProperties:
+        return self.broker.update_rule(subscription.topic, subscription.subscription, rule)
+
+    async def delete_rule(self, subscription: SubscriptionName, rule_name: str) -> None:
+        self.broker.delete_rule(subscription.topic, subscription.subscription, rule_name)
+
+    async def list_rules(self, subscription: SubscriptionName) -> list[RuleProperties]:
+        return self.broker.rules(subscription.topic, subscription.subscription)
 
     async def send_messages(self, queue: QueueName, messages: Sequence[Message]) -> list[MessageId]:
         if len(messages) > self.capabilities.max_batch_size:

@@ -20,9 +20,21 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .._config import AzureServiceBusConfig, EmulatorConfig
-from .._identifiers import MessageId, QueueName, SessionId
+from .._identifiers import MessageId, QueueName, SessionId, SubscriptionName, entity_name
 from .._messages import Message, PeekedMessage, ReceiptHandle, ReceivedMessage, attributes_from_properties
 from .._queues import QueueOptions, QueueProperties, SessionSupport
+from .._topics import (
+    CorrelationFilter,
+    FalseFilter,
+    RuleProperties,
+    SqlFilter,
+    SqlRuleAction,
+    SubscriptionOptions,
+    SubscriptionProperties,
+    TopicOptions,
+    TopicProperties,
+    TrueFilter,
+)
 from ..errors import (
     AuthenticationError,
     AuthorizationError,
@@ -155,6 +167,7 @@ def _common(message: ServiceBusReceivedMessage) -> dict[str, Any]:
         "session_id": SessionId.delivered(session) if session else None,
         "correlation_id": _text(message.correlation_id),
         "content_type": _text(message.content_type),
+        "subject": _text(message.subject),
         "time_to_live": message.time_to_live,
         "scheduled_enqueue_time": message.scheduled_enqueue_time_utc,
         "dead_letter_reason": message.dead_letter_reason,
@@ -171,6 +184,7 @@ def _outgoing(message: Message) -> ServiceBusMessage:
         message_id=message.message_id or MessageId.new(),
         correlation_id=message.correlation_id,
         content_type=message.content_type,
+        subject=message.subject,
         time_to_live=message.time_to_live,
         scheduled_enqueue_time_utc=message.scheduled_enqueue_time,
     )
@@ -191,6 +205,7 @@ class ServiceBusProvider(QueueProvider):
             self._client = ServiceBusClient(config.namespace, self._credential, retry_total=0)
         self._senders: dict[str, ServiceBusSender] = {}
         self._receivers: dict[tuple[str, bool], ServiceBusReceiver] = {}
+        self._topic_names: set[str] = set()  # sent to with the SDK's topic sender
         self._admin: Any = None
         self.capabilities = Capabilities(
             provider="servicebus",
@@ -209,6 +224,7 @@ class ServiceBusProvider(QueueProvider):
             lock_renewal=True,
             duplicate_detection=True,
             ttl=True,
+            topics=True,
             notes=("the SDK's own retries are off; the core client retries transient errors",),
         )
 
@@ -279,6 +295,8 @@ class ServiceBusProvider(QueueProvider):
             "lock_duration": options.lock_duration,
             "max_delivery_count": options.max_delivery_count,
             "dead_lettering_on_message_expiration": options.dead_lettering_on_message_expiration,
+            "forward_to": options.forward_to,
+            "forward_dead_lettered_messages_to": options.forward_dead_lettered_messages_to,
         }
         if options.default_message_ttl is not None:
             kwargs["default_message_time_to_live"] = options.default_message_ttl
@@ -295,6 +313,20 @@ class ServiceBusProvider(QueueProvider):
         admin = await self._administration()
         with map_exceptions(name):
             await admin.delete_queue(name)
+
+    async def update_queue(self, name: QueueName, options: QueueOptions) -> QueueProperties:
+        admin = await self._administration()
+        if self.config.uses_emulator:
+            return await admin.update_queue(name, options)  # type: ignore[no-any-return]
+        with map_exceptions(name):
+            props = await admin.get_queue(name)
+            props.lock_duration = options.lock_duration
+            props.max_delivery_count = options.max_delivery_count
+            props.dead_lettering_on_message_expiration = options.dead_lettering_on_message_expiration
+            props.forward_to = options.forward_to
+            props.forward_dead_lettered_messages_to = options.forward_dead_lettered_messages_to
+            await admin.update_queue(props)
+        return await self.get_queue(name)
 
     async def get_queue(self, name: QueueName) -> QueueProperties:
         admin = await self._administration()
@@ -318,19 +350,212 @@ class ServiceBusProvider(QueueProvider):
             size_bytes=runtime.size_in_bytes or 0,
         )
 
+    # ------------------------------------------------------------------ topics, subscriptions, rules
+    # Against the emulator through its REST API (like queues); on Azure through the administration client.
+
+    async def create_topic(self, name: QueueName, options: TopicOptions) -> TopicProperties:
+        admin = await self._administration()
+        self._topic_names.add(name)
+        if self.config.uses_emulator:
+            return await admin.create_topic(name, options)  # type: ignore[no-any-return]
+        kwargs: dict[str, Any] = {}
+        if options.default_message_ttl is not None:
+            kwargs["default_message_time_to_live"] = options.default_message_ttl
+        if options.duplicate_detection_window is not None:
+            kwargs["requires_duplicate_detection"] = True
+            kwargs["duplicate_detection_history_time_window"] = options.duplicate_detection_window
+        if options.max_size_bytes is not None:
+            kwargs["max_size_in_megabytes"] = max(1024, options.max_size_bytes // (1024 * 1024))
+        with map_exceptions(name):
+            await admin.create_topic(name, **kwargs)
+        return await self.get_topic(name)
+
+    async def update_topic(self, name: QueueName, options: TopicOptions) -> TopicProperties:
+        admin = await self._administration()
+        if self.config.uses_emulator:
+            return await admin.update_topic(name, options)  # type: ignore[no-any-return]
+        with map_exceptions(name):
+            props = await admin.get_topic(name)
+            if options.default_message_ttl is not None:
+                props.default_message_time_to_live = options.default_message_ttl
+            if options.duplicate_detection_window is not None:
+                props.duplicate_detection_history_time_window = options.duplicate_detection_window
+            await admin.update_topic(props)
+        return await self.get_topic(name)
+
+    async def get_topic(self, name: QueueName) -> TopicProperties:
+        admin = await self._administration()
+        self._topic_names.add(name)
+        if self.config.uses_emulator:
+            return await admin.get_topic(name)  # type: ignore[no-any-return]
+        with map_exceptions(name):
+            props = await admin.get_topic(name)
+            runtime = await admin.get_topic_runtime_properties(name)
+        window = props.duplicate_detection_history_time_window if props.requires_duplicate_detection else None
+        return TopicProperties(
+            name=name,
+            options=TopicOptions(duplicate_detection_window=window),
+            created_at=runtime.created_at_utc or datetime.now(UTC),
+            subscription_count=runtime.subscription_count or 0,
+            scheduled_count=runtime.scheduled_message_count or 0,
+            size_bytes=runtime.size_in_bytes or 0,
+        )
+
+    async def list_topics(self) -> list[TopicProperties]:
+        admin = await self._administration()
+        if self.config.uses_emulator:
+            return await admin.list_topics()  # type: ignore[no-any-return]
+        with map_exceptions(None):
+            names = [t.name async for t in admin.list_topics()]
+        return [await self.get_topic(QueueName(n)) for n in names]
+
+    async def delete_topic(self, name: QueueName) -> None:
+        admin = await self._administration()
+        self._topic_names.discard(name)
+        with map_exceptions(name):
+            await admin.delete_topic(name)
+
+    async def create_subscription(
+        self, name: SubscriptionName, options: SubscriptionOptions, rule: RuleProperties | None
+    ) -> SubscriptionProperties:
+        admin = await self._administration()
+        if self.config.uses_emulator:
+            return await admin.create_subscription(name, options, rule)  # type: ignore[no-any-return]
+        kwargs: dict[str, Any] = {
+            "requires_session": options.requires_session,
+            "lock_duration": options.lock_duration,
+            "max_delivery_count": options.max_delivery_count,
+            "dead_lettering_on_message_expiration": options.dead_lettering_on_message_expiration,
+            "dead_lettering_on_filter_evaluation_exceptions": options.dead_lettering_on_filter_evaluation_exceptions,
+            "forward_to": options.forward_to,
+            "forward_dead_lettered_messages_to": options.forward_dead_lettered_messages_to,
+        }
+        if options.default_message_ttl is not None:
+            kwargs["default_message_time_to_live"] = options.default_message_ttl
+        with map_exceptions(name):
+            await admin.create_subscription(name.topic, name.subscription, **kwargs)
+            if rule is not None:  # Service Bus gives every new subscription $Default: replace it with this one
+                if rule.name != "$Default":
+                    await admin.create_rule(name.topic, name.subscription, rule.name, **_azure_rule(rule))
+                    await admin.delete_rule(name.topic, name.subscription, "$Default")
+                else:
+                    await self.update_rule(name, rule)
+        return await self.get_subscription(name)
+
+    async def update_subscription(self, name: SubscriptionName, options: SubscriptionOptions) -> SubscriptionProperties:
+        admin = await self._administration()
+        if self.config.uses_emulator:
+            return await admin.update_subscription(name, options)  # type: ignore[no-any-return]
+        with map_exceptions(name):
+            props = await admin.get_subscription(name.topic, name.subscription)
+            props.lock_duration = options.lock_duration
+            props.max_delivery_count = options.max_delivery_count
+            props.dead_lettering_on_message_expiration = options.dead_lettering_on_message_expiration
+            props.forward_to = options.forward_to
+            props.forward_dead_lettered_messages_to = options.forward_dead_lettered_messages_to
+            await admin.update_subscription(name.topic, props)
+        return await self.get_subscription(name)
+
+    async def get_subscription(self, name: SubscriptionName) -> SubscriptionProperties:
+        admin = await self._administration()
+        if self.config.uses_emulator:
+            return await admin.get_subscription(name)  # type: ignore[no-any-return]
+        with map_exceptions(name):
+            props = await admin.get_subscription(name.topic, name.subscription)
+            runtime = await admin.get_subscription_runtime_properties(name.topic, name.subscription)
+            rules = [r async for r in admin.list_rules(name.topic, name.subscription)]
+        return SubscriptionProperties(
+            topic=name.topic,
+            name=name.subscription,
+            options=SubscriptionOptions(
+                requires_session=bool(props.requires_session),
+                lock_duration=props.lock_duration,
+                max_delivery_count=props.max_delivery_count,
+                dead_lettering_on_message_expiration=bool(props.dead_lettering_on_message_expiration),
+                forward_to=props.forward_to,
+                forward_dead_lettered_messages_to=props.forward_dead_lettered_messages_to,
+            ),
+            created_at=runtime.created_at_utc or datetime.now(UTC),
+            rule_count=len(rules),
+            active_count=runtime.active_message_count or 0,
+            dead_letter_count=runtime.dead_letter_message_count or 0,
+        )
+
+    async def list_subscriptions(self, topic: QueueName) -> list[SubscriptionProperties]:
+        admin = await self._administration()
+        if self.config.uses_emulator:
+            return await admin.list_subscriptions(topic)  # type: ignore[no-any-return]
+        with map_exceptions(topic):
+            names = [s.name async for s in admin.list_subscriptions(topic)]
+        return [await self.get_subscription(SubscriptionName(topic, n)) for n in names]
+
+    async def delete_subscription(self, name: SubscriptionName) -> None:
+        admin = await self._administration()
+        if self.config.uses_emulator:
+            await admin.delete_subscription(name)
+            return
+        with map_exceptions(name):
+            await admin.delete_subscription(name.topic, name.subscription)
+
+    async def create_rule(self, subscription: SubscriptionName, rule: RuleProperties) -> RuleProperties:
+        admin = await self._administration()
+        if self.config.uses_emulator:
+            return await admin.create_rule(subscription, rule)  # type: ignore[no-any-return]
+        with map_exceptions(subscription):
+            await admin.create_rule(subscription.topic, subscription.subscription, rule.name, **_azure_rule(rule))
+        return rule
+
+    async def update_rule(self, subscription: SubscriptionName, rule: RuleProperties) -> RuleProperties:
+        admin = await self._administration()
+        if self.config.uses_emulator:
+            return await admin.update_rule(subscription, rule)  # type: ignore[no-any-return]
+        with map_exceptions(subscription):
+            props = await admin.get_rule(subscription.topic, subscription.subscription, rule.name)
+            spec = _azure_rule(rule)
+            props.filter, props.action = spec["filter"], spec["action"]
+            await admin.update_rule(subscription.topic, subscription.subscription, props)
+        return rule
+
+    async def delete_rule(self, subscription: SubscriptionName, rule_name: str) -> None:
+        admin = await self._administration()
+        if self.config.uses_emulator:
+            await admin.delete_rule(subscription, rule_name)
+            return
+        with map_exceptions(subscription):
+            await admin.delete_rule(subscription.topic, subscription.subscription, rule_name)
+
+    async def list_rules(self, subscription: SubscriptionName) -> list[RuleProperties]:
+        admin = await self._administration()
+        if self.config.uses_emulator:
+            return await admin.list_rules(subscription)  # type: ignore[no-any-return]
+        with map_exceptions(subscription):
+            found = [r async for r in admin.list_rules(subscription.topic, subscription.subscription)]
+        return [_rule_from_azure(r) for r in found]
+
     # ------------------------------------------------------------------ handlers
 
     def _sender(self, queue: str) -> ServiceBusSender:
         sender = self._senders.get(queue)
         if sender is None:
-            sender = self._senders[queue] = self._client.get_queue_sender(queue)
+            if queue in self._topic_names:
+                sender = self._client.get_topic_sender(queue)
+            else:
+                sender = self._client.get_queue_sender(queue)
+            self._senders[queue] = sender
         return sender
+
+    def _receiver_for(self, entity: str, **kwargs: Any) -> ServiceBusReceiver:
+        """The SDK's subscription receiver for a subscription, its queue receiver otherwise."""
+        name = entity_name(entity)
+        if isinstance(name, SubscriptionName):
+            return self._client.get_subscription_receiver(name.topic, name.subscription, **kwargs)
+        return self._client.get_queue_receiver(name, **kwargs)
 
     async def _receiver(self, queue: str, dead_letter: bool) -> ServiceBusReceiver:
         key = (queue, dead_letter)
         receiver = self._receivers.get(key)
         if receiver is None:
-            receiver = self._client.get_queue_receiver(
+            receiver = self._receiver_for(
                 queue,
                 sub_queue=ServiceBusSubQueue.DEAD_LETTER if dead_letter else None,
                 receive_mode=ServiceBusReceiveMode.PEEK_LOCK,
@@ -426,7 +651,7 @@ class ServiceBusProvider(QueueProvider):
     async def accept_session(
         self, queue: QueueName, session_id: SessionId | None, timeout: timedelta
     ) -> SessionProvider | None:
-        receiver = self._client.get_queue_receiver(
+        receiver = self._receiver_for(
             queue,
             session_id=session_id if session_id is not None else NEXT_AVAILABLE_SESSION,
             receive_mode=ServiceBusReceiveMode.PEEK_LOCK,
@@ -515,6 +740,65 @@ class ServiceBusSession(ProviderSettledSession):
     async def close(self) -> None:
         with contextlib.suppress(Exception):
             await self._receiver.close()
+
+
+def _azure_rule(rule: RuleProperties) -> dict[str, Any]:
+    """Our rule as the administration client's ``filter`` and ``action`` arguments."""
+    from azure.servicebus.management import (
+        CorrelationRuleFilter,
+        FalseRuleFilter,
+        SqlRuleFilter,
+        TrueRuleFilter,
+    )
+    from azure.servicebus.management import SqlRuleAction as AzureSqlRuleAction
+
+    filter_ = rule.filter
+    azure_filter: Any
+    if isinstance(filter_, TrueFilter):
+        azure_filter = TrueRuleFilter()
+    elif isinstance(filter_, FalseFilter):
+        azure_filter = FalseRuleFilter()
+    elif isinstance(filter_, SqlFilter):
+        azure_filter = SqlRuleFilter(filter_.expression, parameters=filter_.parameters or None)
+    else:
+        azure_filter = CorrelationRuleFilter(
+            correlation_id=filter_.correlation_id, message_id=filter_.message_id, to=filter_.to,
+            reply_to=filter_.reply_to, label=filter_.subject, session_id=filter_.session_id,
+            reply_to_session_id=filter_.reply_to_session_id, content_type=filter_.content_type,
+            properties=dict(filter_.properties),
+        )
+    action = None
+    if rule.action is not None:
+        action = AzureSqlRuleAction(rule.action.expression, parameters=rule.action.parameters or None)
+    return {"filter": azure_filter, "action": action}
+
+
+def _rule_from_azure(rule: Any) -> RuleProperties:
+    from azure.servicebus.management import CorrelationRuleFilter, FalseRuleFilter, TrueRuleFilter
+
+    azure_filter = rule.filter
+    filter_: TrueFilter | FalseFilter | CorrelationFilter | SqlFilter
+    if isinstance(azure_filter, TrueRuleFilter):
+        filter_ = TrueFilter()
+    elif isinstance(azure_filter, FalseRuleFilter):
+        filter_ = FalseFilter()
+    elif isinstance(azure_filter, CorrelationRuleFilter):
+        filter_ = CorrelationFilter(
+            correlation_id=azure_filter.correlation_id, message_id=azure_filter.message_id, to=azure_filter.to,
+            reply_to=azure_filter.reply_to, subject=azure_filter.label, session_id=azure_filter.session_id,
+            reply_to_session_id=azure_filter.reply_to_session_id, content_type=azure_filter.content_type,
+            properties=dict(azure_filter.properties or {}),
+        )
+    else:
+        filter_ = SqlFilter(expression=str(azure_filter.sql_expression))
+    action = getattr(rule, "action", None)
+    expression = getattr(action, "sql_expression", None)
+    return RuleProperties(
+        name=rule.name,
+        filter=filter_,
+        action=SqlRuleAction(expression=expression) if expression else None,
+        created_at=getattr(rule, "created_at_utc", None),
+    )
 
 
 def _credential(config: AzureServiceBusConfig) -> Any:

@@ -212,3 +212,23 @@ def test_dead_letters_page_instead_of_being_cut(page: Page, emulator: EmulatorTh
     expect(page.locator("#status")).to_contain_text("58 back in many")
     assert rest.queue("many")["dead_letter_count"] == 0
     page.screenshot(path=str(shots / "04-resubmitted-all.png"), full_page=True)
+
+
+def test_topics_show_their_subscriptions_rules_and_depths(page: Page, emulator: EmulatorThread, shots: Path) -> None:
+    rest = Rest(emulator.url)
+    rest("PUT", "/v1/topics/events", {}, status=201)
+    rest("PUT", "/v1/topics/events/subscriptions/audit", {}, status=201)
+    rest("PUT", "/v1/topics/events/subscriptions/red",
+         {"rule": {"name": "red-only", "filter": {"kind": "sql", "expression": "color = 'red'"}}}, status=201)
+    for color in ("red", "blue"):
+        rest("POST", "/v1/topics/events/messages",
+             {"messages": [{"body": base64.b64encode(color.encode()).decode(),
+                            "application_properties": {"color": color}}]})
+    page.goto(emulator.url + "/")
+    audit = page.locator('#topics tr[data-subscription="events/Subscriptions/audit"]')
+    red = page.locator('#topics tr[data-subscription="events/Subscriptions/red"]')
+    expect(audit.locator("td").nth(1)).to_have_text("$Default (true)")
+    expect(audit.locator("td").nth(2)).to_have_text("2")  # both messages
+    expect(red.locator("td").nth(1)).to_have_text("red-only (sql)")
+    expect(red.locator("td").nth(2)).to_have_text("1")  # only the red one
+    page.screenshot(path=str(shots / "05-topics.png"), full_page=True)

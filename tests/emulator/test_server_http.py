@@ -264,7 +264,7 @@ async def test_reset_forgets_everything(http: Client) -> None:
         ("POST", "/v1/queues/q/sessions/accept", {}, 400, "session_required"),
         ("GET", "/v1/queues/q/sessions/s/state", None, 410, "session_lock_lost"),
         ("GET", "/v1/no-such-thing", None, 404, "unsupported_operation"),
-        ("PATCH", "/v1/queues/q", {}, 405, "unsupported_operation"),
+        ("POST", "/v1/queues/q", {}, 405, "unsupported_operation"),
     ],
 )
 @pytest.mark.asyncio

@@ -10,7 +10,7 @@ import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError, ReadTimeoutError
 from sqs_support import SECRET, MakeProvider, make_queue, sqs_config, unique_name
 
-from queue_runtime import AwsSqsConfig, Message, QueueName, QueueOptions
+from queue_runtime import AwsSqsConfig, Message, QueueName, QueueOptions, TopicOptions
 from queue_runtime.errors import (
     AuthenticationError,
     AuthorizationError,
@@ -143,6 +143,15 @@ async def test_what_needs_fifo_is_refused_on_standard_queues(standard: SqsProvid
         )
     with pytest.raises(ValidationError, match="1000"):
         await standard.create_queue(unique_name(), QueueOptions(max_delivery_count=1001))
+
+
+@pytest.mark.asyncio
+async def test_auto_forwarding_and_topics_are_refused(standard: SqsProvider) -> None:
+    assert standard.capabilities.topics is False
+    with pytest.raises(UnsupportedOperationError, match="forwarding"):
+        await standard.create_queue(unique_name(), QueueOptions(forward_to="elsewhere"))
+    with pytest.raises(UnsupportedOperationError, match="topics"):
+        await standard.create_topic(QueueName("t"), TopicOptions())
 
 
 @pytest.mark.asyncio

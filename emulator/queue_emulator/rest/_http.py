@@ -7,7 +7,7 @@ from typing import TypeVar
 from aiohttp import web
 from pydantic import BaseModel
 
-from queue_runtime import QueueName
+from queue_runtime import QueueName, SubscriptionName
 from queue_runtime.broker import dead_letter_path
 
 __all__ = ["encode", "no_content", "parse", "path_of", "queue_of"]
@@ -32,7 +32,13 @@ def no_content() -> web.Response:
 
 
 def queue_of(request: web.Request) -> QueueName:
-    return QueueName(request.match_info["queue"])
+    """The entity a message route names: a queue, a topic (publish), or a topic's subscription."""
+    info = request.match_info
+    if "subscription" in info:
+        return SubscriptionName(info["topic"], info["subscription"])
+    if "topic" in info:
+        return QueueName(info["topic"])
+    return QueueName(info["queue"])
 
 
 def path_of(queue: str, dead_letter: bool) -> str:

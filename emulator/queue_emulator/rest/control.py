@@ -13,6 +13,7 @@ from .. import __version__
 from ..faults import NO_ERROR, OPERATIONS, TRANSPORT_FAULTS
 from ._http import encode, no_content, parse, path_of
 from .keys import BROKER, ENDPOINTS, ENTITIES, FAULTS, SETTINGS, STATS
+from .topics_wire import SubscriptionOverview, SubscriptionPropertiesOut, TopicOverview, TopicPropertiesOut
 from .wire import (
     AdvanceClockRequest,
     ClockResponse,
@@ -169,5 +170,18 @@ async def overview(request: web.Request) -> web.Response:
             ],
             dead_letters_total=properties.dead_letter_count,
         ))
+    topics = [
+        TopicOverview(
+            properties=TopicPropertiesOut.of(broker.get_topic(topic)),
+            subscriptions=[
+                SubscriptionOverview(
+                    properties=SubscriptionPropertiesOut.of(broker.get_subscription(topic, sub)),
+                    rules=broker.rules(topic, sub),
+                )
+                for sub in broker.subscription_names(topic)
+            ],
+        )
+        for topic in broker.topic_names()
+    ]
     clock = "manual" if broker.clock.manual else "system"
-    return encode(OverviewResponse(now=_now(request), clock=clock, queues=queues))
+    return encode(OverviewResponse(now=_now(request), clock=clock, queues=queues, topics=topics))

@@ -35,6 +35,8 @@ _STATUS: tuple[tuple[type[qe.QueueError], int], ...] = (
     (qe.ConfigurationError, 400),
     (qe.QueueNotFoundError, 404),
     (qe.MessageNotFoundError, 404),
+    (qe.RuleNotFoundError, 404),
+    (qe.RuleAlreadyExistsError, 409),
     (qe.QueueAlreadyExistsError, 409),
     (qe.SessionCannotBeLockedError, 409),
     (qe.MessageLockLostError, 410),

@@ -22,6 +22,10 @@ _REF = "#/components/schemas/{model}"
 _PARAMETERS: dict[str, dict[str, Any]] = {
     "queue": {"type": "string", "minLength": 1, "maxLength": 80,
               "pattern": "^[A-Za-z0-9](?:[A-Za-z0-9_-]*[A-Za-z0-9])?$"},
+    "topic": {"type": "string", "minLength": 1, "maxLength": 80,
+              "pattern": "^[A-Za-z0-9](?:[A-Za-z0-9_-]*[A-Za-z0-9])?$"},
+    "subscription": {"type": "string", "minLength": 1, "maxLength": 50, "pattern": "^[^/\\\\\\s]+$"},
+    "rule": {"type": "string", "minLength": 1, "maxLength": 50, "pattern": "^[^/\\\\]+$"},
     "lock_token": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "^[A-Za-z0-9_-]+$"},
     "session_id": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[A-Za-z0-9_.:-]+$"},
     "session_token": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "^[A-Za-z0-9_-]+$"},

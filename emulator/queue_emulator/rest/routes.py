@@ -5,13 +5,25 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from aiohttp import web
 
-from queue_runtime import QueueOptions
+from queue_runtime import QueueOptions, RuleProperties
 
-from . import control, dashboard, journal, queues
+from . import control, dashboard, journal, queues, topics
 from .openapi import serve_openapi
 from .route import Route
+from .topics_wire import (
+    RuleListResponse,
+    SubscriptionCreateRequest,
+    SubscriptionListResponse,
+    SubscriptionPropertiesOut,
+    SubscriptionUpdateRequest,
+    TopicListResponse,
+    TopicPropertiesOut,
+    TopicUpdateRequest,
+)
 from .wire import (
     AcceptSessionRequest,
     AcceptSessionResponse,
@@ -59,8 +71,11 @@ Q = "/v1/queues/{queue}"
 LOCK = Q + "/locks/{lock_token}"
 SESSION = Q + "/sessions/{session_id}"
 C = "/v1/_control"
+T = "/v1/topics/{topic}"
+S = T + "/subscriptions/{subscription}"
+R = S + "/rules/{rule}"
 
-ROUTES: tuple[Route, ...] = (
+_MAIN: tuple[Route, ...] = (
     Route("GET", "/", dashboard.page, "dashboard", "web dashboard", tag="service", in_schema=False),
     Route("GET", "/dashboard/{name}", dashboard.asset, "dashboard_asset", "the dashboard's CSS and script",
           tag="service", in_schema=False),
@@ -78,6 +93,8 @@ ROUTES: tuple[Route, ...] = (
           tag="queues"),
     Route("POST", Q + "/purge", queues.purge, "purge", "delete every message (or every dead letter) of a queue",
           PurgeRequest, PurgeResponse, tag="queues"),
+    Route("PATCH", Q, topics.update_queue, "update_queue", "change a queue's settings (fields given only)",
+          QueueOptions, QueuePropertiesOut, tag="queues"),
     # messages
     Route("POST", Q + "/messages", queues.send, "send", "send one or more messages (all or none)", SendRequest,
           SendResponse),
@@ -126,6 +143,43 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", SESSION + "/release", queues.release_session, "release_session",
           "release the session lock; unsettled messages come back", SessionTokenRequest, status=204,
           tag="sessions"),
+    # topics, subscriptions, rules
+    Route("GET", "/v1/topics", topics.list_topics, "list_topics", "every topic", response=TopicListResponse,
+          tag="topics"),
+    Route("PUT", T, topics.create_topic, "create_topic", "create a topic", TopicUpdateRequest, TopicPropertiesOut,
+          201, tag="topics"),
+    Route("GET", T, topics.get_topic, "get_topic", "a topic's options and counts", response=TopicPropertiesOut,
+          tag="topics"),
+    Route("PATCH", T, topics.update_topic, "update_topic", "change a topic's settings (fields given only)",
+          TopicUpdateRequest, TopicPropertiesOut, tag="topics"),
+    Route("DELETE", T, topics.delete_topic, "delete_topic", "delete a topic, its subscriptions and their messages",
+          status=204, tag="topics"),
+    Route("POST", T + "/messages", queues.send, "publish", "publish messages to every matching subscription",
+          SendRequest, SendResponse, tag="topics"),
+    Route("POST", T + "/messages/schedule", queues.schedule, "publish_scheduled",
+          "publish messages that fan out at a time", ScheduleRequest, SendResponse, tag="topics"),
+    Route("POST", T + "/messages/cancel-scheduled", queues.cancel_scheduled, "cancel_scheduled_publish",
+          "cancel scheduled messages of a topic", CancelScheduledRequest, status=204, tag="topics"),
+    Route("GET", T + "/subscriptions", topics.list_subscriptions, "list_subscriptions",
+          "a topic's subscriptions with their depths", response=SubscriptionListResponse, tag="subscriptions"),
+    Route("PUT", S, topics.create_subscription, "create_subscription",
+          "create a subscription (with its first rule, else $Default)", SubscriptionCreateRequest,
+          SubscriptionPropertiesOut, 201, tag="subscriptions"),
+    Route("GET", S, topics.get_subscription, "get_subscription", "a subscription's options and depths",
+          response=SubscriptionPropertiesOut, tag="subscriptions"),
+    Route("PATCH", S, topics.update_subscription, "update_subscription",
+          "change a subscription's settings (fields given only)", SubscriptionUpdateRequest,
+          SubscriptionPropertiesOut, tag="subscriptions"),
+    Route("DELETE", S, topics.delete_subscription, "delete_subscription",
+          "delete a subscription and its messages", status=204, tag="subscriptions"),
+    Route("GET", S + "/rules", topics.list_rules, "list_rules", "a subscription's rules",
+          response=RuleListResponse, tag="rules"),
+    Route("PUT", R, topics.create_rule, "create_rule", "add a rule (the filter is compiled now)", RuleProperties,
+          RuleProperties, 201, tag="rules"),
+    Route("GET", R, topics.get_rule, "get_rule", "one rule", response=RuleProperties, tag="rules"),
+    Route("PATCH", R, topics.update_rule, "update_rule", "replace a rule's filter and action", RuleProperties,
+          RuleProperties, tag="rules"),
+    Route("DELETE", R, topics.delete_rule, "delete_rule", "remove a rule", status=204, tag="rules"),
     # control (tests)
     Route("POST", C + "/reset", control.reset, "reset", "forget everything (per-test isolation)", status=204,
           tag="control"),
@@ -155,6 +209,28 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", C + "/overview", control.overview, "overview", "what the dashboard shows",
           response=OverviewResponse, tag="control"),
 )
+
+
+# A subscription is received from, settled on and has sessions exactly like a queue: the same handlers serve
+# /v1/topics/{topic}/subscriptions/{subscription}/... (sending goes to the topic, so those routes are not copied).
+_NOT_FOR_SUBSCRIPTIONS = {"send", "schedule", "cancel_scheduled"}
+
+
+def _for_subscriptions(routes: tuple[Route, ...]) -> tuple[Route, ...]:
+    return tuple(
+        dataclasses.replace(
+            route,
+            path=S + route.path[len(Q):],
+            name=f"subscription_{route.name}",
+            summary=f"{route.summary} (on a subscription)",
+            tag="subscriptions",
+        )
+        for route in routes
+        if route.path.startswith(Q + "/") and route.name not in _NOT_FOR_SUBSCRIPTIONS
+    )
+
+
+ROUTES: tuple[Route, ...] = _MAIN + _for_subscriptions(_MAIN)
 
 
 def add_routes(app: web.Application) -> None:

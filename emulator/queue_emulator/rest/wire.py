@@ -16,6 +16,8 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PlainSerialize
 from queue_runtime import QueueOptions, QueueProperties
 from queue_runtime.broker import BrokerMessage, SessionLease, SessionSnapshot
 
+from .topics_wire import TopicOverview
+
 __all__ = [
     "AcceptSessionRequest",
     "AcceptSessionResponse",
@@ -536,6 +538,7 @@ class OverviewResponse(BaseModel):
     now: datetime
     clock: str
     queues: list[QueueOverview]
+    topics: list[TopicOverview] = Field(default_factory=list)
 
 
 # ---------------------------------------------------------------- journal and hand-held actions

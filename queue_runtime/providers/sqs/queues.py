@@ -280,6 +280,11 @@ class _SqsQueues(QueueProvider):
                 "duplicate detection on SQS needs FIFO queues: set use_fifo_queues=True",
                 details={"provider": "sqs", "operation": "duplicate detection"},
             )
+        if options.forward_to is not None or options.forward_dead_lettered_messages_to is not None:
+            raise UnsupportedOperationError(
+                "SQS has no auto-forwarding (forward_to, forward_dead_lettered_messages_to)",
+                details={"provider": "sqs", "operation": "auto-forwarding"},
+            )
         explicit = options.model_fields_set
         max_delivery = options.max_delivery_count if "max_delivery_count" in explicit else c.max_receive_count
         if max_delivery > MAX_RECEIVE_COUNT:

@@ -9,6 +9,7 @@ from queue_runtime.broker import Broker
 from queue_runtime.errors import QueueError
 
 from .errors import fault_from_engine
+from .pubsub import check_link_direction
 
 __all__ = ["DEAD_LETTER_SUFFIX", "MANAGEMENT_SUFFIX", "Address", "check_entity", "parse_address"]
 
@@ -50,9 +51,12 @@ def parse_address(address: str | None) -> Address | None:
     return Address("entity", path)
 
 
-def check_entity(broker: Broker, address: Address) -> None:
-    """Raise AmqpFault(amqp:not-found) when the queue does not exist (and cannot be auto-created)."""
+def check_entity(broker: Broker, address: Address, *, sending: bool | None = None) -> None:
+    """Raise AmqpFault(amqp:not-found) when the entity does not exist (and cannot be auto-created), and
+    amqp:not-allowed for a receiver on a topic or a sender to a subscription (see :mod:`.pubsub`)."""
     try:
-        broker.get_queue(address.queue)
+        kind = broker.entity_kind(address.path)
     except QueueError as exc:
         raise fault_from_engine(exc) from exc
+    if sending is not None and address.kind == "entity":
+        check_link_direction(kind, address.path, sending=sending)

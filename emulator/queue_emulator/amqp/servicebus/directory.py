@@ -75,7 +75,7 @@ class ServiceBusNodes:
                 else:
                     self.auth.require(connection, address.path, "Send" if peer_is_sender else "Listen",
                                       peer=connection.peer)
-                check_entity(self.broker, address)
+                check_entity(self.broker, address, sending=peer_is_sender)
         except AmqpFault as fault:
             session.refuse_attach(attach, fault.to_error())
             return

@@ -45,6 +45,16 @@ _BY_CODE: dict[str, tuple[Symbol, int]] = {
     "authorization_failed": (ErrorCondition.UNAUTHORIZED_ACCESS, 401),
     "throttled": (ServiceBusCondition.SERVER_BUSY, 503),
 }
+# Publish/subscribe (topics, subscriptions, rules).
+_BY_CODE.update({
+    "topic_not_found": (ErrorCondition.NOT_FOUND, 404),
+    "subscription_not_found": (ErrorCondition.NOT_FOUND, 404),
+    "rule_not_found": (ErrorCondition.NOT_FOUND, 404),
+    "topic_already_exists": (ServiceBusCondition.ENTITY_ALREADY_EXISTS, 409),
+    "subscription_already_exists": (ServiceBusCondition.ENTITY_ALREADY_EXISTS, 409),
+    "rule_already_exists": (ServiceBusCondition.ENTITY_ALREADY_EXISTS, 409),
+    "invalid_filter": (ServiceBusCondition.ARGUMENT_ERROR, 400),
+})
 
 
 def fault_from_engine(error: QueueError) -> AmqpFault:

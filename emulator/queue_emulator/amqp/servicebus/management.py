@@ -21,6 +21,7 @@ from ..protocol.performatives import AmqpValue, ErrorCondition, Properties
 from ..protocol.types import AmqpType, Array, Long, Symbol
 from .errors import ServiceBusCondition, fault_from_engine
 from .mapping import as_text, from_amqp, lock_clock_offset, timestamp_ms, to_amqp
+from .pubsub import rule_operations
 
 __all__ = ["ManagementNode", "SessionRegistry", "required_right", "settle"]
 
@@ -80,6 +81,7 @@ class ManagementNode:
             "com.microsoft:update-disposition": self._update_disposition,
             "com.microsoft:get-message-sessions": self._get_message_sessions,
         }
+        self._operations.update(rule_operations(broker))  # add-rule, remove-rule, enumerate-rules (pubsub.py)
 
     @staticmethod
     def _parse(request: AmqpMessage) -> tuple[str, dict[str, Any]]:

@@ -196,6 +196,29 @@ function renderEntities() {
   $("entities").replaceChildren(...rows);
 }
 
+function renderTopics() {
+  // Topics hold nothing themselves: one row per subscription, with its rules and depths.
+  const data = state.overview;
+  const rows = [];
+  for (const topic of data.topics || []) {
+    const name = topic.properties.name;
+    if (!topic.subscriptions.length) {
+      rows.push(el("tr", {}, el("td", {}, name), el("td", {colspan: 6, className: "muted"}, "no subscriptions")));
+    }
+    for (const sub of topic.subscriptions) {
+      const p = sub.properties;
+      const rules = sub.rules.map((r) => r.name + " (" + r.filter.kind + (r.action ? ", action" : "") + ")");
+      rows.push(el("tr", {"data-subscription": name + "/Subscriptions/" + p.name},
+        el("td", {}, name + " / " + p.name), el("td", {className: "small"}, rules.join(", ")),
+        el("td", {className: "num"}, p.active_count), el("td", {className: "num"}, p.locked_count),
+        el("td", {className: "num"}, p.scheduled_count), el("td", {className: "num"}, p.deferred_count),
+        el("td", {className: "num" + (p.dead_letter_count ? " dlq-nonzero" : "")}, p.dead_letter_count)));
+    }
+  }
+  if (!rows.length) rows.push(el("tr", {}, el("td", {colspan: 7, className: "muted"}, "no topics")));
+  $("topics").replaceChildren(...rows);
+}
+
 function selectedProperties() {
   const queue = state.overview && state.overview.queues.find((x) => x.properties.name === state.selected);
   return queue ? queue.properties : null;
@@ -414,6 +437,7 @@ async function refresh() {
     $("clock-mode").textContent = state.overview.clock;
     if (state.selected && !selectedProperties()) { state.selected = null; followJournal(); }
     renderEntities();
+    renderTopics();
     renderEntity();
     if (state.selected) await loadMessages();
     await loadFaults();
