@@ -181,3 +181,17 @@ def test_faults_added_over_rest_apply_to_the_amqp_front() -> None:
                 sender.send_messages(ServiceBusMessage(b"x"), timeout=10)
             with sb.get_queue_sender("orders") as sender:
                 sender.send_messages(ServiceBusMessage(b"y"), timeout=10)
+
+
+def test_accepting_a_session_can_fail_as_server_busy(emulator: Emulator) -> None:
+    queue = emulator.queue(sessions=True)
+    with client(emulator) as sb:
+        with sb.get_queue_sender(queue) as sender:
+            sender.send_messages(ServiceBusMessage(b"s", session_id="A"))
+        add(emulator, "accept_session", "throttled", queue=queue)
+        with pytest.raises(ServiceBusServerBusyError):
+            with sb.get_queue_receiver(queue, session_id="A", max_wait_time=WAIT) as receiver:
+                receiver.receive_messages(max_wait_time=WAIT)
+        with sb.get_queue_receiver(queue, session_id="A", max_wait_time=WAIT) as receiver:
+            (message,) = receiver.receive_messages(max_wait_time=WAIT)
+            receiver.complete_message(message)
