@@ -40,6 +40,9 @@ def _emulator_connection_string(port: int) -> str:
 
 def test_the_ca_bundle_is_written_and_verifies_the_amqps_listener(emu: EmulatorThread) -> None:
     assert emu.ca_path is not None and emu.ca_path.is_file() and emu.amqps_port is not None
+    key = emu.ca_path.parent / "queue-emulator-key.pem"
+    assert key.is_file() and key.stat().st_mode & 0o077 == 0  # the private key is the owner's only
+    assert b"PRIVATE KEY" not in emu.ca_path.read_bytes()
     context = ssl.create_default_context(cafile=str(emu.ca_path))
     import socket
 
