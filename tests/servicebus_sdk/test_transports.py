@@ -38,6 +38,16 @@ def _emulator_connection_string(port: int) -> str:
     return f"Endpoint=sb://127.0.0.1:{port};SharedAccessKeyName=k;SharedAccessKey=k;UseDevelopmentEmulator=true"
 
 
+def test_info_reports_the_tls_and_websocket_endpoints(emu: EmulatorThread) -> None:
+    import json
+    import urllib.request
+
+    with urllib.request.urlopen(emu.url + "/v1/info", timeout=10) as response:
+        info = json.load(response)
+    assert (info["amqps_port"], info["amqp_websocket_port"]) == (emu.amqps_port, emu.amqp_websocket_port)
+    assert info["ca_path"] == str(emu.ca_path)
+
+
 def test_the_ca_bundle_is_written_and_verifies_the_amqps_listener(emu: EmulatorThread) -> None:
     assert emu.ca_path is not None and emu.ca_path.is_file() and emu.amqps_port is not None
     key = emu.ca_path.parent / "queue-emulator-key.pem"
