@@ -131,6 +131,7 @@ def test_send_and_receive_over_websockets(emu: EmulatorThread) -> None:
 
 
 @pytest.mark.asyncio
+@pytest.mark.filterwarnings("ignore:ssl=None is deprecated:DeprecationWarning")  # inside the SDK's ws_connect call
 async def test_send_and_receive_over_websockets_async(emu: EmulatorThread) -> None:
     assert emu.amqp_websocket_port is not None
     client = _websocket_client(emu.amqp_websocket_port, AsyncServiceBusClient)
