@@ -14,6 +14,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from queue_runtime.errors import ConfigurationError
+
 __all__ = ["TlsMaterial", "generate_tls"]
 
 CA_FILE = "queue-emulator-ca.pem"
@@ -55,7 +57,12 @@ def _identities(host: str) -> list[str]:
 def generate_tls(directory: Path | None = None, *, host: str = "127.0.0.1") -> TlsMaterial:
     """A fresh CA and a server certificate for loopback (and ``host``), written under ``directory`` (a new
     temporary directory by default). The key file is readable by its owner only."""
-    import trustme  # the emulator extra; imported here so the process starts without it when TLS is off
+    try:
+        import trustme  # the emulator extra; imported here so the process starts without it when TLS is off
+    except ImportError as exc:
+        raise ConfigurationError(
+            "--amqps needs the trustme package: pip install \"queue-runtime[emulator]\" (or pip install trustme)"
+        ) from exc
 
     target = Path(tempfile.mkdtemp(prefix="queue-emulator-tls-")) if directory is None else directory
     target.mkdir(parents=True, exist_ok=True)

@@ -19,6 +19,7 @@ from queue_emulator.amqp.protocol import (
     Attach,
     Begin,
     Detach,
+    Flow,
     Frame,
     FrameReader,
     Open,
@@ -26,6 +27,7 @@ from queue_emulator.amqp.protocol import (
     ProtocolHeader,
     SaslInit,
     SaslOutcome,
+    Transfer,
     encode_frame,
 )
 from queue_emulator.amqp.protocol.errors import AmqpFault
@@ -73,8 +75,9 @@ def secured() -> Iterator[SecuredServer]:
     srv.close()
 
 
-def _frames(sock: socket.socket, until: type, timeout: float = 5.0) -> list[Frame | ProtocolHeader]:
-    reader = FrameReader(max_frame_size=1 << 20)
+def _frames(sock: socket.socket, until: type, timeout: float = 5.0,
+            reader: FrameReader | None = None) -> list[Frame | ProtocolHeader]:
+    reader = reader or FrameReader(max_frame_size=1 << 20)
     items: list[Frame | ProtocolHeader] = []
     deadline = time.monotonic() + timeout
     sock.settimeout(timeout)
@@ -208,3 +211,65 @@ def test_a_refused_management_operation_is_answered_401() -> None:
     assert "'Listen' claim" in reply.application_properties["statusDescription"]
     with pytest.raises(AmqpFault):
         authorize("x", {})
+
+
+def _put_token_then_attach(srv: SecuredServer, token: str) -> tuple[int, str | None]:
+    """Over one raw connection: put ``token`` on $cbs, then attach a sender to q. Returns the put-token status and
+    the attach's error condition (None when it attached)."""
+    sock = socket.create_connection(("127.0.0.1", srv.server.port), timeout=5)
+    try:
+        request = AmqpMessage(
+            properties=Properties(message_id="put-1", reply_to="cbs-reply"), body=[AmqpValue(token)],
+            application_properties={"operation": "put-token", "type": "jwt", "name": "sb://127.0.0.1/q"})
+        sock.sendall(
+            SASL_HEADER + encode_frame(SaslInit(mechanism="ANONYMOUS")) + AMQP_HEADER
+            + encode_frame(Open(container_id="raw", max_frame_size=1 << 20))
+            + encode_frame(Begin(next_outgoing_id=0, incoming_window=100, outgoing_window=100))
+            + encode_frame(Attach(name="cbs-req", handle=0, role=Role.SENDER, initial_delivery_count=0,
+                                  source=Source(address="cbs-req"), target=Target(address="$cbs")))
+            + encode_frame(Attach(name="cbs-reply", handle=1, role=Role.RECEIVER,
+                                  source=Source(address="$cbs"), target=Target(address="cbs-reply")))
+            + encode_frame(Flow(next_incoming_id=0, incoming_window=100, next_outgoing_id=0, outgoing_window=100,
+                                handle=1, delivery_count=0, link_credit=10))
+            + encode_frame(Transfer(handle=0, delivery_id=0, delivery_tag=b"t0", message_format=0, settled=True),
+                           payload=request.encode())
+        )
+        reader = FrameReader(max_frame_size=1 << 20)
+        status: int | None = None
+        sock.settimeout(5)
+        while status is None:
+            data = sock.recv(65536)
+            assert data, "the connection closed before the put-token answer"
+            for item in reader.iter_feed(data):
+                if isinstance(item, Frame) and isinstance(item.performative, SaslOutcome):
+                    reader.expect_protocol_header()
+                if isinstance(item, Frame) and isinstance(item.performative, Transfer):
+                    reply = AmqpMessage.decode(item.payload)
+                    assert reply.application_properties is not None
+                    status = int(reply.application_properties["status-code"])
+        sock.sendall(encode_frame(Attach(name="send", handle=2, role=Role.SENDER, initial_delivery_count=0,
+                                         source=Source(address="me"), target=Target(address="amqps://127.0.0.1/q"))))
+        items: list[Frame | ProtocolHeader] = []
+        sock.settimeout(0.2)
+        deadline = time.monotonic() + 1.5  # a refused attach is followed by a detach at once
+        while time.monotonic() < deadline and _detach_error(items) is None:
+            try:
+                items.extend(reader.iter_feed(sock.recv(65536)))
+            except TimeoutError:
+                continue
+        error = _detach_error(items)
+        if error is not None:
+            return status, error
+        attaches = [i.performative for i in items if isinstance(i, Frame) and isinstance(i.performative, Attach)]
+        assert [a.name for a in attaches if a.target is not None] == ["send"], items  # type: ignore[union-attr]
+        return status, None
+    finally:
+        sock.close()
+
+
+def test_only_a_valid_token_lets_a_link_attach(secured: SecuredServer) -> None:
+    assert _put_token_then_attach(secured, _sign("sb://127.0.0.1/q", "root", "wrong-key")) == (
+        401, "amqp:unauthorized-access")
+    assert _put_token_then_attach(secured, _sign("sb://127.0.0.1/q", "listener", "listen-key")) == (
+        202, "amqp:unauthorized-access")  # valid, but Listen cannot send
+    assert _put_token_then_attach(secured, _sign("sb://127.0.0.1/q", "root", "root-key")) == (202, None)

@@ -181,3 +181,33 @@ def test_faults_added_over_rest_apply_to_the_amqp_front() -> None:
                 sender.send_messages(ServiceBusMessage(b"x"), timeout=10)
             with sb.get_queue_sender("orders") as sender:
                 sender.send_messages(ServiceBusMessage(b"y"), timeout=10)
+
+
+def test_accepting_a_session_can_fail_as_server_busy(emulator: Emulator) -> None:
+    queue = emulator.queue(sessions=True)
+    with client(emulator) as sb:
+        with sb.get_queue_sender(queue) as sender:
+            sender.send_messages(ServiceBusMessage(b"s", session_id="A"))
+        add(emulator, "accept_session", "throttled", queue=queue)
+        with pytest.raises(ServiceBusServerBusyError):
+            with sb.get_queue_receiver(queue, session_id="A", max_wait_time=WAIT) as receiver:
+                receiver.receive_messages(max_wait_time=WAIT)
+        with sb.get_queue_receiver(queue, session_id="A", max_wait_time=WAIT) as receiver:
+            (message,) = receiver.receive_messages(max_wait_time=WAIT)
+            receiver.complete_message(message)
+
+
+def test_management_faults_delay_the_response_or_drop_the_connection(emulator: Emulator) -> None:
+    queue = emulator.queue()
+    with client(emulator) as sb:
+        with sb.get_queue_sender(queue) as sender:
+            sender.send_messages(ServiceBusMessage(b"m"))
+        with sb.get_queue_receiver(queue, max_wait_time=WAIT) as receiver:
+            (message,) = receiver.receive_messages(max_wait_time=WAIT)
+            add(emulator, "renew_lock", "none", queue=queue, latency=1.0)
+            started = time.monotonic()
+            receiver.renew_message_lock(message, timeout=10)
+            assert time.monotonic() - started >= 0.9
+            add(emulator, "peek", "connection_dropped", queue=queue)
+            with pytest.raises(ServiceBusConnectionError):
+                receiver.peek_messages(1, timeout=10)

@@ -38,8 +38,21 @@ def _emulator_connection_string(port: int) -> str:
     return f"Endpoint=sb://127.0.0.1:{port};SharedAccessKeyName=k;SharedAccessKey=k;UseDevelopmentEmulator=true"
 
 
+def test_info_reports_the_tls_and_websocket_endpoints(emu: EmulatorThread) -> None:
+    import json
+    import urllib.request
+
+    with urllib.request.urlopen(emu.url + "/v1/info", timeout=10) as response:
+        info = json.load(response)
+    assert (info["amqps_port"], info["amqp_websocket_port"]) == (emu.amqps_port, emu.amqp_websocket_port)
+    assert info["ca_path"] == str(emu.ca_path)
+
+
 def test_the_ca_bundle_is_written_and_verifies_the_amqps_listener(emu: EmulatorThread) -> None:
     assert emu.ca_path is not None and emu.ca_path.is_file() and emu.amqps_port is not None
+    key = emu.ca_path.parent / "queue-emulator-key.pem"
+    assert key.is_file() and key.stat().st_mode & 0o077 == 0  # the private key is the owner's only
+    assert b"PRIVATE KEY" not in emu.ca_path.read_bytes()
     context = ssl.create_default_context(cafile=str(emu.ca_path))
     import socket
 
@@ -118,6 +131,7 @@ def test_send_and_receive_over_websockets(emu: EmulatorThread) -> None:
 
 
 @pytest.mark.asyncio
+@pytest.mark.filterwarnings("ignore:ssl=None is deprecated:DeprecationWarning")  # inside the SDK's ws_connect call
 async def test_send_and_receive_over_websockets_async(emu: EmulatorThread) -> None:
     assert emu.amqp_websocket_port is not None
     client = _websocket_client(emu.amqp_websocket_port, AsyncServiceBusClient)

@@ -99,6 +99,7 @@ def test_peek_lock_transfers_carry_the_lock_token_in_delivery_annotations(emulat
                 annotations = message.raw_amqp_message.delivery_annotations
                 assert annotations is not None
                 assert str(annotations[LOCK_TOKEN]) == str(message.lock_token)
+                assert message.enqueued_sequence_number == message.sequence_number
                 receiver.complete_message(message)
         with sb.get_queue_sender(queue) as sender:
             sender.send_messages(ServiceBusMessage(b"c"))

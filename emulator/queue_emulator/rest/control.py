@@ -54,7 +54,8 @@ async def health(request: web.Request) -> web.Response:
 
 async def info(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
-    amqp_port = request.app[ENDPOINTS].amqp_port
+    endpoints = request.app[ENDPOINTS]
+    amqp_port = endpoints.amqp_port
     return encode(InfoResponse(
         version=__version__,
         clock="manual" if request.app[BROKER].clock.manual else "system",
@@ -67,6 +68,9 @@ async def info(request: web.Request) -> web.Response:
         journal_size=request.app[BROKER].journal.size if request.app[BROKER].journal.enabled else 0,
         amqp_port=amqp_port,
         servicebus_connection_string=None if amqp_port is None else settings.servicebus_connection_string(amqp_port),
+        amqps_port=endpoints.amqps_port,
+        amqp_websocket_port=endpoints.amqp_websocket_port,
+        ca_path=None if endpoints.ca_path is None else str(endpoints.ca_path),
     ))
 
 

@@ -143,6 +143,9 @@ class InfoResponse(BaseModel):
     journal_size: int = Field(default=0, description="operations the journal keeps (0: off)")
     amqp_port: int | None = None
     servicebus_connection_string: str | None = None
+    amqps_port: int | None = Field(default=None, description="AMQP over TLS port (--amqps)")
+    amqp_websocket_port: int | None = Field(default=None, description="AMQP over WebSocket port (--amqp-websocket)")
+    ca_path: str | None = Field(default=None, description="the generated CA bundle that signs the TLS certificate")
 
 
 class QueueOptionsOut(QueueOptions):

@@ -40,8 +40,9 @@ X_OPT_LOCK_TOKEN = Symbol("x-opt-lock-token")
 X_OPT_SCHEDULED = Symbol("x-opt-scheduled-enqueue-time")
 X_OPT_DEAD_LETTER_SOURCE = Symbol("x-opt-deadletter-source")
 X_OPT_MESSAGE_STATE = Symbol("x-opt-message-state")
+X_OPT_ENQUEUE_SEQUENCE_NUMBER = Symbol("x-opt-enqueue-sequence-number")
 _BROKER_OWNED = {X_OPT_ENQUEUED_TIME, X_OPT_SEQUENCE_NUMBER, X_OPT_LOCKED_UNTIL, X_OPT_LOCK_TOKEN,
-                 X_OPT_DEAD_LETTER_SOURCE, X_OPT_MESSAGE_STATE}
+                 X_OPT_DEAD_LETTER_SOURCE, X_OPT_MESSAGE_STATE, X_OPT_ENQUEUE_SEQUENCE_NUMBER}
 # Service Bus's numbers for a message's state (the SDK's ServiceBusMessageState)
 _STATE_ACTIVE, _STATE_DEFERRED, _STATE_SCHEDULED = 0, 1, 2
 # extensions keys: the AMQP bits the engine stores for us but never reads
@@ -185,6 +186,9 @@ def to_amqp(
     annotations: dict[Any, Any] = dict(ext.get("annotations", {}))
     annotations[X_OPT_ENQUEUED_TIME] = timestamp_ms(message.enqueued_time)
     annotations[X_OPT_SEQUENCE_NUMBER] = Long(message.sequence_number)
+    # the number the message got when it entered this entity (differs from the sequence number only after
+    # auto-forwarding, which the emulator does not do)
+    annotations[X_OPT_ENQUEUE_SEQUENCE_NUMBER] = Long(message.sequence_number)
     if message.scheduled_enqueue_time is not None:
         annotations[X_OPT_SCHEDULED] = timestamp_ms(message.scheduled_enqueue_time)
     if message.dead_letter_source is not None:

@@ -11,7 +11,7 @@ from queue_runtime.broker import Broker, BrokerMessage, SessionLease
 from queue_runtime.broker.waiting import BrokerWaiter
 from queue_runtime.errors import QueueError
 
-from ...faults import NO_ERROR, Fault
+from ...faults import Fault
 from ..link import IncomingLink, Outcome, OutgoingDelivery, OutgoingLink
 from ..protocol.codec import AmqpDecodeError
 from ..protocol.errors import AmqpFault
@@ -27,7 +27,7 @@ from ..protocol.performatives import (
 )
 from .cbs import Authorizations, CbsNode
 from .errors import ServiceBusCondition, fault_from_engine
-from .injected import InjectedFaults, amqp_fault, management_operation
+from .injected import InjectedFaults, management_operation
 from .management import ManagementNode, SessionRegistry, required_right, settle
 from .mapping import (
     BATCH_MESSAGE_FORMAT,
@@ -151,7 +151,7 @@ class ManagementTarget(_RequestTarget):
 
     def answer(self, request: AmqpMessage, link: IncomingLink) -> AmqpMessage | Awaitable[AmqpMessage]:
         connection = link.session.connection
-        fault: list[Fault] = []
+        fault: list[tuple[str, Fault]] = []
 
         def before(operation: str, body: dict[str, Any]) -> None:
             self.auth.require(connection, self.path, required_right(operation), peer=_peer(connection))
@@ -162,17 +162,16 @@ class ManagementTarget(_RequestTarget):
                 for token in self.node.lock_tokens(body):
                     self.faults.lose_lock_if_injected(self.node.broker, self.path, token)
             found = self.faults.take(name, self.path)
-            if found is not None and found.error != NO_ERROR:
-                raise amqp_fault(found, name)
             if found is not None:
-                fault.append(found)
+                fault.append((name, found))
 
         probe = self.node.check(self.path, request, before)
         if probe is not None:
-            return probe  # refused or faulted: answered at once, nothing done
+            return probe  # refused (claims, a lost lock): answered at once, nothing done
         if not fault:
             return self.node.handle(self.path, request, requester=connection)
-        return self.faults.apply(fault[0], "management", link,
+        name, found = fault[0]
+        return self.faults.apply(found, name, link,
                                  lambda: self.node.handle(self.path, request, requester=connection),
                                  lambda error: self.node.error_response(request, error))
 
