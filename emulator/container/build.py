@@ -2,8 +2,9 @@
 
 1. The base image (``queue-emulator-base:bookworm``): a Debian bookworm root filesystem with python3 and
    python3-venv, made by ``mmdebstrap`` and loaded with ``docker import``. Kept between builds: it is rebuilt only
-   when it is missing, when its recipe here changed, or with ``--rebuild-base``. ``--base-image NAME`` uses any
-   other image with python3 3.11+ and venv instead (``python:3.11-slim-bookworm`` where a registry is reachable).
+   when it is missing, when its recipe here changed, or with ``--rebuild-base``. ``--base-image NAME`` (or the
+   environment variable ``QUEUE_EMULATOR_BASE_IMAGE``) uses any other image with python3 3.11+ and venv instead
+   (``python:3.11-slim-bookworm`` where a registry is reachable).
 2. The wheels, on this host: the project's own (``pip wheel``) and its ``[emulator]`` dependencies for CPython 3.11
    on manylinux (``pip download``), so the image installs them with ``--no-index`` and never needs the network.
 3. The emulator image (``queue-emulator:<version>`` and ``queue-emulator:latest``) from ``Dockerfile``. It carries a
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import hashlib
+import os
 import platform
 import shutil
 import subprocess
@@ -34,6 +36,7 @@ ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 IMAGE_REPOSITORY = "queue-emulator"
 BASE_IMAGE = "queue-emulator-base:bookworm"
+BASE_IMAGE_ENV = "QUEUE_EMULATOR_BASE_IMAGE"  # e.g. python:3.11-slim-bookworm where a registry is reachable
 SOURCE_LABEL = "io.queue-runtime.source-hash"
 BASE_LABEL = "io.queue-runtime.base-recipe"
 IMAGE_LABEL = "io.queue-runtime.image"
@@ -194,7 +197,10 @@ def one_build_at_a_time() -> Iterator[None]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--image", default=None, help=f"tag to build (default {IMAGE_REPOSITORY}:<version>)")
-    parser.add_argument("--base-image", default=None, help=f"base image to build on (default {BASE_IMAGE}, made here)")
+    parser.add_argument(
+        "--base-image", default=os.environ.get(BASE_IMAGE_ENV) or None,
+        help=f"base image to build on (default: env {BASE_IMAGE_ENV}, else {BASE_IMAGE}, made here)",
+    )
     parser.add_argument("--rebuild-base", action="store_true", help="make the base image again even if it exists")
     parser.add_argument("--force", action="store_true", help="build even when the image matches the sources")
     parser.add_argument("--quiet", action="store_true", help="print only the summary (and a failing step's output)")
@@ -211,6 +217,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def _build(args: argparse.Namespace, image: str, started: float) -> int:
     try:
+        digest = source_hash()
+        if not args.force and not args.rebuild_base and image_label(image, SOURCE_LABEL) == digest:
+            print(f"build.py: {image} is up to date (sources {digest[:12]})", flush=True)
+            return 0
         base = args.base_image or BASE_IMAGE
         if args.base_image is None and (args.rebuild_base or image_label(base, BASE_LABEL) != recipe_hash()):
             print(f"build.py: making the base image {base} with mmdebstrap", flush=True)
@@ -219,10 +229,6 @@ def _build(args: argparse.Namespace, image: str, started: float) -> int:
             print(f"build.py: base image {base} made in {time.monotonic() - step:.1f}s", flush=True)
         else:
             print(f"build.py: base image {base} kept", flush=True)
-        digest = source_hash()
-        if not args.force and image_label(image, SOURCE_LABEL) == digest:
-            print(f"build.py: {image} is up to date (sources {digest[:12]})", flush=True)
-            return 0
         step = time.monotonic()
         build_image(image, base, digest, quiet=args.quiet)
         print(f"build.py: {image} built in {time.monotonic() - step:.1f}s (sources {digest[:12]}); "

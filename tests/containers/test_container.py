@@ -211,3 +211,15 @@ def test_published_ports_are_on_the_host(emulator_image: str, test_label: dict[s
         with pytest.raises(urllib.error.HTTPError) as missing:
             call("GET", f"{container.get_http_url()}/v1/queues/nothing-here")
         assert missing.value.code == 404
+
+
+def test_docker_stop_shuts_it_down_gracefully(emulator_image: str, test_label: dict[str, str]) -> None:
+    with emulator(emulator_image, test_label) as container:
+        wrapped = container.get_wrapped_container()
+        began = time.monotonic()
+        wrapped.stop(timeout=20)  # SIGTERM; SIGKILL only after 20 s
+        stopped_in = time.monotonic() - began
+        wrapped.reload()
+        assert wrapped.attrs["State"]["ExitCode"] == 0
+        assert "queue-emulator stopped" in container.get_logs()[0].decode()
+    assert stopped_in < 10, f"took {stopped_in:.1f}s: SIGTERM was not handled"
