@@ -34,6 +34,7 @@ BROKEN = {
         "test_the_processor_completes_messages_with_default_options",
         "test_the_processor_finds_out_that_a_queue_needs_sessions",
         "test_the_processor_dead_letters_after_the_last_delivery_saying_why",
+        "test_a_forwarding_loop_between_queues_set_by_update",  # update_queue(**changes) reads the queue first
     },
 }
 
