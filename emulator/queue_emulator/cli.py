@@ -51,6 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help=helptext("log_level"))
     parser.add_argument("--amqp", action=argparse.BooleanOptionalAction, default=None, help=helptext("amqp"))
     parser.add_argument("--amqp-port", type=int, help=helptext("amqp_port"))
+    parser.add_argument("--admin", action=argparse.BooleanOptionalAction, default=None, help=helptext("admin"))
+    parser.add_argument("--admin-port", type=int, help=helptext("admin_port"))
+    parser.add_argument("--admin-tls-port", type=int, help=helptext("admin_tls_port"))
+    parser.add_argument("--tls-dir", help=helptext("tls_dir").replace("default None", "default unset"))
     parser.add_argument("--sas-key-name", help=helptext("sas_key_name"))
     parser.add_argument("--sas-key", help=helptext("sas_key").replace("default None", "default unset"))
     return parser
@@ -75,6 +79,11 @@ async def serve(settings: EmulatorSettings) -> None:
     if server.amqp_port is not None:
         print(f"  AMQP 1.0   amqp://{settings.host}:{server.amqp_port} (Azure Service Bus)", flush=True)
         print(f"  connection string  {server.servicebus_connection_string}", flush=True)
+    if server.admin_tls_port is not None:
+        print(f"  admin      https://{settings.host}:{server.admin_tls_port} and http://{settings.host}:"
+              f"{server.admin_port} (ServiceBusAdministrationClient)", flush=True)
+        print(f"  admin connection string  {server.servicebus_admin_connection_string}", flush=True)
+        print(f"  CA file    {server.ca_file}  (connection_verify=...)", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -98,6 +107,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except OSError as exc:
         print(f"queue-emulator: cannot listen on {settings.host} (HTTP port {settings.port}, AMQP port "
-              f"{settings.amqp_port if settings.amqp else 'off'}): {exc.strerror}", file=sys.stderr, flush=True)
+              f"{settings.amqp_port if settings.amqp else 'off'}, admin ports "
+              f"{f'{settings.admin_port}/{settings.admin_tls_port}' if settings.admin else 'off'}): "
+              f"{exc.strerror}", file=sys.stderr, flush=True)
         return 1
     return 0

@@ -6,6 +6,7 @@ The process fills it in as it starts each front; a front reads it and never impo
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 __all__ = ["Endpoints"]
 
@@ -14,3 +15,9 @@ __all__ = ["Endpoints"]
 class Endpoints:
     amqp_port: int | None = None
     """The AMQP (Service Bus) front's bound port; ``None`` while it is off or not started yet."""
+    admin_port: int | None = None
+    """The administration endpoint's plain-HTTP port; ``None`` while it is off or not started yet."""
+    admin_tls_port: int | None = None
+    """The administration endpoint's HTTPS port."""
+    ca_file: Path | None = None
+    """The generated local CA certificate (PEM) that signs the HTTPS endpoint's certificate."""

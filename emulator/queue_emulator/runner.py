@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from pathlib import Path
 from types import TracebackType
 from typing import Self
 
@@ -27,11 +28,17 @@ _START_TIMEOUT = 30.0
 class EmulatorThread:
     def __init__(self, settings: EmulatorSettings | None = None) -> None:
         # Both fronts on free ports: several emulators (xdist workers) must never clash.
-        self.settings = (settings or EmulatorSettings()).model_copy(update={"port": 0, "amqp_port": 0})
+        self.settings = (settings or EmulatorSettings()).model_copy(
+            update={"port": 0, "amqp_port": 0, "admin_port": 0, "admin_tls_port": 0}
+        )
         self.broker: Broker = build_broker(self.settings)
         self.url = ""
         self.amqp_port: int | None = None
         self.servicebus_connection_string: str | None = None
+        self.servicebus_admin_connection_string: str | None = None
+        self.admin_port: int | None = None
+        self.admin_tls_port: int | None = None
+        self.ca_file: Path | None = None
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
@@ -86,6 +93,8 @@ class EmulatorThread:
         self.url = server.url
         self.amqp_port = server.amqp_port
         self.servicebus_connection_string = server.servicebus_connection_string
+        self.servicebus_admin_connection_string = server.servicebus_admin_connection_string
+        self.admin_port, self.admin_tls_port, self.ca_file = server.admin_port, server.admin_tls_port, server.ca_file
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
         self._ready.set()

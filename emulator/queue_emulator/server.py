@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 from aiohttp import web
 
@@ -26,10 +27,19 @@ class RunningServer:
     port: int
     settings: EmulatorSettings
     amqp_port: int | None = None
+    admin_port: int | None = None
+    admin_tls_port: int | None = None
+    ca_file: Path | None = None
 
     @property
     def servicebus_connection_string(self) -> str | None:
         return None if self.amqp_port is None else self.settings.servicebus_connection_string(self.amqp_port)
+
+    @property
+    def servicebus_admin_connection_string(self) -> str | None:
+        """For ``ServiceBusAdministrationClient.from_connection_string(..., connection_verify=ca_file)``."""
+        port = self.admin_tls_port
+        return None if port is None else self.settings.servicebus_admin_connection_string(port)
 
     async def stop(self) -> None:
         await self.runner.cleanup()
@@ -55,4 +65,7 @@ async def start_server(
         await runner.cleanup()
         raise
     bound = runner.addresses[0][1]
-    return RunningServer(runner, _url(settings.host, bound), bound, settings, amqp_port=app[ENDPOINTS].amqp_port)
+    endpoints = app[ENDPOINTS]
+    return RunningServer(runner, _url(settings.host, bound), bound, settings, amqp_port=endpoints.amqp_port,
+                         admin_port=endpoints.admin_port, admin_tls_port=endpoints.admin_tls_port,
+                         ca_file=endpoints.ca_file)

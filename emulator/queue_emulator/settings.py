@@ -35,6 +35,16 @@ class EmulatorSettings(BaseModel):
     log_level: LogLevel = Field(default="info", description="logging level")
     amqp: bool = Field(default=True, description="serve the Azure Service Bus AMQP 1.0 front")
     amqp_port: int = Field(default=5672, ge=0, le=65535, description="AMQP 1.0 port; 0 picks a free one")
+    admin: bool = Field(default=True, description="serve the Service Bus administration endpoint (Atom XML)")
+    admin_port: int = Field(
+        default=5300, ge=0, le=65535, description="administration endpoint, plain HTTP (.NET UseDevelopmentEmulator)"
+    )
+    admin_tls_port: int = Field(
+        default=5301, ge=0, le=65535, description="administration endpoint, HTTPS (the Python SDK always uses TLS)"
+    )
+    tls_dir: Path | None = Field(
+        default=None, description="directory for the generated CA certificate ca.pem; unset: a temporary one"
+    )
     sas_key_name: str = Field(default="RootManageSharedAccessKey", description="SAS key name the AMQP front expects")
     sas_key: SecretStr | None = Field(
         default=None, description="SAS key: when set, tokens must be signed with it; unset accepts any token"
@@ -64,6 +74,11 @@ class EmulatorSettings(BaseModel):
             f"Endpoint=sb://{self.host}:{amqp_port};SharedAccessKeyName={self.sas_key_name};SharedAccessKey={key};"
             "UseDevelopmentEmulator=true"
         )
+
+    def servicebus_admin_connection_string(self, admin_tls_port: int) -> str:
+        """What ``ServiceBusAdministrationClient.from_connection_string`` takes: the SDK always speaks HTTPS to
+        the Endpoint's host:port, so the Endpoint names the administration endpoint's TLS port."""
+        return self.servicebus_connection_string(admin_tls_port)
 
     def env_name(self, field: str) -> str:
         return ENV_PREFIX + field.upper()

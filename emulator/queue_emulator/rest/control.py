@@ -49,7 +49,8 @@ async def health(request: web.Request) -> web.Response:
 
 async def info(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
-    amqp_port = request.app[ENDPOINTS].amqp_port
+    endpoints = request.app[ENDPOINTS]
+    amqp_port = endpoints.amqp_port
     return encode(InfoResponse(
         version=__version__,
         clock="manual" if request.app[BROKER].clock.manual else "system",
@@ -61,6 +62,11 @@ async def info(request: web.Request) -> web.Response:
         max_queues=request.app[BROKER].limits.max_queues,
         amqp_port=amqp_port,
         servicebus_connection_string=None if amqp_port is None else settings.servicebus_connection_string(amqp_port),
+        admin_port=endpoints.admin_port,
+        admin_tls_port=endpoints.admin_tls_port,
+        servicebus_admin_connection_string=None if endpoints.admin_tls_port is None
+        else settings.servicebus_admin_connection_string(endpoints.admin_tls_port),
+        ca_file=None if endpoints.ca_file is None else str(endpoints.ca_file),
     ))
 
 

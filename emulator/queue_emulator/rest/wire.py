@@ -126,6 +126,10 @@ class InfoResponse(BaseModel):
     max_queues: int
     amqp_port: int | None = None
     servicebus_connection_string: str | None = None
+    admin_port: int | None = None
+    admin_tls_port: int | None = None
+    servicebus_admin_connection_string: str | None = None
+    ca_file: str | None = None
 
 
 class QueueOptionsOut(QueueOptions):
