@@ -27,6 +27,7 @@ from aiohttp import web
 
 from queue_runtime import RuleProperties, SqlFilter
 from queue_runtime.broker import Broker
+from queue_runtime.errors import QueueNotFoundError
 
 from ..sas import SasVerifier
 from .atom import element, entry, feed, fields_of, parse_description, serialize
@@ -164,6 +165,22 @@ def _is_update(request: web.Request) -> bool:
 # ---------------------------------------------------------------------------------------------- queue/topic
 
 
+class _ForwardingTargets:
+    """Service Bus answers 400 (not 404) when a forwarding destination does not exist: the entity named in the
+    URL is there, the one named in the body is not."""
+
+    def __init__(self, *targets: str | None) -> None:
+        self._targets = {t for t in targets if t}
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        if isinstance(exc, QueueNotFoundError) and exc.queue in self._targets:
+            raise AdminError(400, f"The auto-forwarding destination '{exc.queue}' does not exist: "
+                                  f"create it first ({exc.message}).") from exc
+
+
 def _queue_entry(request: web.Request, name: str, url: str | None = None) -> Element:
     state = request.app[STATE]
     queue = state.broker().get_queue(name)
@@ -206,13 +223,11 @@ async def _put_entity(request: web.Request, name: str) -> web.Response:
     if kind == "QueueDescription":
         fields = fields_of(description, QUEUE_FIELDS, kind)
         kept = stored_fields(fields, kind)
-        if update:
-            if not broker.has_queue(name):
-                raise AdminError(404, f"Queue '{name}' was not found.")
-            current = broker.get_queue(name)
-            props = broker.update_queue(name, queue_options(fields, current.options))
-        else:
-            props = broker.create_queue(name, queue_options(fields, None))
+        if update and not broker.has_queue(name):
+            raise AdminError(404, f"Queue '{name}' was not found.")
+        options = queue_options(fields, broker.get_queue(name).options if update else None)
+        with _ForwardingTargets(options.forward_to, options.forward_dead_lettered_messages_to):
+            props = broker.update_queue(name, options) if update else broker.create_queue(name, options)
         state.store.put("queue", name, Stored(props.created_at, now if update else props.created_at, kept))
         return _answer(_queue_entry(request, name), 200 if update else 201)
     fields = fields_of(description, TOPIC_FIELDS, kind)
@@ -259,13 +274,14 @@ async def _put_subscription(request: web.Request, topic: str, name: str) -> web.
     kept = stored_fields(fields, kind)
     now = _now(state)
     update = _is_update(request)
-    if update:
-        current = broker.get_subscription(topic, name)
-        props = broker.update_subscription(topic, name, subscription_options(fields, current.options))
-    else:
-        default_rule = fields.get("DefaultRuleDescription")
-        rule = None if default_rule is None else rule_from(default_rule, None)
-        props = broker.create_subscription(topic, name, subscription_options(fields, None), rule)
+    options = subscription_options(fields, broker.get_subscription(topic, name).options if update else None)
+    with _ForwardingTargets(options.forward_to, options.forward_dead_lettered_messages_to):
+        if update:
+            props = broker.update_subscription(topic, name, options)
+        else:
+            default_rule = fields.get("DefaultRuleDescription")
+            rule = None if default_rule is None else rule_from(default_rule, None)
+            props = broker.create_subscription(topic, name, options, rule)
     state.store.put("subscription", props.path, Stored(props.created_at, now if update else props.created_at, kept))
     return _answer(_subscription_entry(request, topic, name), 200 if update else 201)
 
