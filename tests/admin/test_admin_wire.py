@@ -195,3 +195,10 @@ def test_any_token_is_accepted_without_a_key(emulator: EmulatorThread, name: str
     with _client(emulator, "anything-at-all", key_name="whoever") as client:
         client.create_queue(name)
         assert client.get_queue(name).name == name
+
+
+def test_a_temporary_ca_directory_is_removed_at_stop() -> None:
+    with EmulatorThread(EmulatorSettings(clock="manual")) as running:
+        assert running.ca_file is not None and running.ca_file.exists()
+        ca_file = running.ca_file
+    assert not ca_file.exists() and not ca_file.parent.exists()
