@@ -202,3 +202,15 @@ def test_a_temporary_ca_directory_is_removed_at_stop() -> None:
         assert running.ca_file is not None and running.ca_file.exists()
         ca_file = running.ca_file
     assert not ca_file.exists() and not ca_file.parent.exists()
+
+
+def test_a_quota_is_a_403_http_response_error() -> None:
+    from azure.core.exceptions import HttpResponseError
+
+    with EmulatorThread(EmulatorSettings(clock="manual", max_queues=1)) as running, \
+            _client(running, "any") as client:
+        client.create_queue("only-one")
+        with pytest.raises(HttpResponseError) as caught:
+            client.create_queue("one-too-many")
+        assert caught.value.status_code == 403
+        assert "limit of 1 queues" in str(caught.value)
