@@ -214,3 +214,17 @@ def test_a_quota_is_a_403_http_response_error() -> None:
             client.create_queue("one-too-many")
         assert caught.value.status_code == 403
         assert "limit of 1 queues" in str(caught.value)
+
+
+def test_ports_and_tls_dir_from_flags_and_environment(tmp_path: object) -> None:
+    from queue_emulator.cli import settings_from
+
+    settings = settings_from(["--admin-tls-port", "0", "--tls-dir", "certs"],
+                             {"QUEUE_EMULATOR_ADMIN_PORT": "7000", "QUEUE_EMULATOR_ADMIN": "false"})
+    assert (settings.admin_tls_port, settings.admin_port, settings.admin) == (0, 7000, False)
+    assert str(settings.tls_dir) == "certs"
+    defaults = settings_from([], {})
+    assert (defaults.admin, defaults.admin_port, defaults.admin_tls_port, defaults.host) == (
+        True, 5300, 5301, "127.0.0.1")
+    with pytest.raises(SystemExit):
+        settings_from(["--admin-port", "70000"], {})
