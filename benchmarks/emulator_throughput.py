@@ -264,7 +264,7 @@ async def main_async(args: argparse.Namespace) -> None:
         url = args.url
         if url is None:
             process, url = _start([sys.executable, "-m", "queue_emulator", "--port", "0", "--max-batch-size", "1000",
-                                   "--log-level", "warning"])
+                                   "--log-level", "warning", "--no-admin"])
             processes.append(process)
         process, noop_url = _start([sys.executable, __file__, "--noop-server"])
         processes.append(process)

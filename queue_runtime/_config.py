@@ -143,8 +143,9 @@ class AzureServiceBusConfig(BaseModel):
     Authenticate with a ``connection_string`` (``UseDevelopmentEmulator=true`` ones point at ``queue-emulator``), or
     give the fully qualified ``namespace`` and one of: managed identity, a client secret (tenant id, client id,
     secret), or the default credential chain of ``azure-identity``. ``emulator_management_url`` is the emulator's
-    REST URL used to create queues there (the SDK's administration client speaks only HTTPS); by default the
-    connection string's host on port 8080.
+    REST URL (by default the connection string's host on port 8080): its ``/v1/info`` names the emulator's
+    administration endpoint and CA, which queues and topics are then managed through; its REST API manages
+    subscriptions, rules and the virtual clock (and everything when the emulator has no administration endpoint).
     """
 
     model_config = _FROZEN

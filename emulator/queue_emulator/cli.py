@@ -60,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--amqps", action=argparse.BooleanOptionalAction, default=None, help=helptext("amqps"))
     parser.add_argument("--amqps-port", type=int, help=helptext("amqps_port"))
     parser.add_argument("--tls-dir", help=helptext("tls_dir"))
+    parser.add_argument("--admin", action=argparse.BooleanOptionalAction, default=None, help=helptext("admin"))
+    parser.add_argument("--admin-port", type=int, help=helptext("admin_port"))
+    parser.add_argument("--admin-tls-port", type=int, help=helptext("admin_tls_port"))
     parser.add_argument("--sas-key-name", help=helptext("sas_key_name"))
     parser.add_argument("--sas-key", help=helptext("sas_key").replace("default None", "default unset")
                         + " (visible in the process list: prefer the variable or --sas-key-file)")
@@ -142,7 +145,12 @@ async def serve(settings: EmulatorSettings, release_logs: Callable[[], None] = l
     if server.amqps_port is not None:
         print(f"  AMQP TLS   amqps://{settings.host}:{server.amqps_port} (certificate signed by the CA below)",
               flush=True)
-        print(f"  CA bundle  {server.ca_path}", flush=True)
+    if server.admin_tls_port is not None:
+        print(f"  admin      https://{settings.host}:{server.admin_tls_port} and http://{settings.host}:"
+              f"{server.admin_port} (ServiceBusAdministrationClient)", flush=True)
+        print(f"  admin connection string  {server.servicebus_admin_connection_string}", flush=True)
+    if server.ca_path is not None:
+        print(f"  CA bundle  {server.ca_path}  (connection_verify=...)", flush=True)
     release_logs()  # what was logged while starting comes after the banner
     try:
         await stop.wait()
@@ -162,7 +170,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except OSError as exc:
         print(f"queue-emulator: cannot listen on {settings.host} (HTTP port {settings.port}, AMQP port "
-              f"{settings.amqp_port if settings.amqp else 'off'}): {exc.strerror}", file=sys.stderr, flush=True)
+              f"{settings.amqp_port if settings.amqp else 'off'}, admin ports "
+              f"{f'{settings.admin_port}/{settings.admin_tls_port}' if settings.admin else 'off'}): "
+              f"{exc.strerror}", file=sys.stderr, flush=True)
         return 1
     finally:
         release_logs()

@@ -20,4 +20,9 @@ class Endpoints:
     amqp_websocket_port: int | None = None
     """The AMQP-over-WebSocket listener's port; ``None`` unless ``--amqp-websocket``."""
     ca_path: Path | None = None
-    """The generated CA bundle that signs the emulator's TLS certificate; ``None`` without TLS."""
+    """The generated CA bundle that signs the emulator's TLS certificates (amqps, the administration endpoint's
+    HTTPS); ``None`` without TLS."""
+    admin_port: int | None = None
+    """The administration endpoint's plain-HTTP port; ``None`` while it is off or not started yet."""
+    admin_tls_port: int | None = None
+    """The administration endpoint's HTTPS port."""

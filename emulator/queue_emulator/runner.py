@@ -29,7 +29,8 @@ class EmulatorThread:
     def __init__(self, settings: EmulatorSettings | None = None) -> None:
         # Both fronts on free ports: several emulators (xdist workers) must never clash.
         self.settings = (settings or EmulatorSettings()).model_copy(
-            update={"port": 0, "amqp_port": 0, "amqps_port": 0, "amqp_websocket_port": 0}
+            update={"port": 0, "amqp_port": 0, "amqps_port": 0, "amqp_websocket_port": 0, "admin_port": 0,
+                    "admin_tls_port": 0}
         )
         self.broker: Broker = build_broker(self.settings)
         self.url = ""
@@ -38,6 +39,9 @@ class EmulatorThread:
         self.amqp_websocket_port: int | None = None
         self.ca_path: Path | None = None
         self.servicebus_connection_string: str | None = None
+        self.servicebus_admin_connection_string: str | None = None
+        self.admin_port: int | None = None
+        self.admin_tls_port: int | None = None
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
@@ -95,6 +99,8 @@ class EmulatorThread:
         self.amqp_websocket_port = server.amqp_websocket_port
         self.ca_path = server.ca_path
         self.servicebus_connection_string = server.servicebus_connection_string
+        self.servicebus_admin_connection_string = server.servicebus_admin_connection_string
+        self.admin_port, self.admin_tls_port = server.admin_port, server.admin_tls_port
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
         self._ready.set()

@@ -30,10 +30,18 @@ class RunningServer:
     amqps_port: int | None = None
     amqp_websocket_port: int | None = None
     ca_path: Path | None = None
+    admin_port: int | None = None
+    admin_tls_port: int | None = None
 
     @property
     def servicebus_connection_string(self) -> str | None:
         return None if self.amqp_port is None else self.settings.servicebus_connection_string(self.amqp_port)
+
+    @property
+    def servicebus_admin_connection_string(self) -> str | None:
+        """For ``ServiceBusAdministrationClient.from_connection_string(..., connection_verify=ca_path)``."""
+        port = self.admin_tls_port
+        return None if port is None else self.settings.servicebus_admin_connection_string(port)
 
     async def stop(self) -> None:
         await self.runner.cleanup()
@@ -65,4 +73,5 @@ async def start_server(
     endpoints = app[ENDPOINTS]
     return RunningServer(runner, _url(settings.host, bound), bound, settings, amqp_port=endpoints.amqp_port,
                          amqps_port=endpoints.amqps_port, amqp_websocket_port=endpoints.amqp_websocket_port,
-                         ca_path=endpoints.ca_path)
+                         ca_path=endpoints.ca_path,
+                         admin_port=endpoints.admin_port, admin_tls_port=endpoints.admin_tls_port)

@@ -41,6 +41,13 @@ class EmulatorSettings(BaseModel):
     log_level: LogLevel = Field(default="info", description="logging level")
     amqp: bool = Field(default=True, description="serve the Azure Service Bus AMQP 1.0 front")
     amqp_port: int = Field(default=5672, ge=0, le=65535, description="AMQP 1.0 port; 0 picks a free one")
+    admin: bool = Field(default=True, description="serve the Service Bus administration endpoint (Atom XML)")
+    admin_port: int = Field(
+        default=5300, ge=0, le=65535, description="administration endpoint, plain HTTP (.NET UseDevelopmentEmulator)"
+    )
+    admin_tls_port: int = Field(
+        default=5301, ge=0, le=65535, description="administration endpoint, HTTPS (the Python SDK always uses TLS)"
+    )
     amqp_websocket: bool = Field(
         default=False, description="also serve AMQP over WebSockets (ws://HOST:PORT/$servicebus/websocket)"
     )
@@ -48,7 +55,8 @@ class EmulatorSettings(BaseModel):
     amqps: bool = Field(default=False, description="also serve AMQP over TLS (amqps), with a generated certificate")
     amqps_port: int = Field(default=5671, ge=0, le=65535, description="amqps port; 0 picks a free one")
     tls_dir: Path | None = Field(
-        default=None, description="where the generated CA bundle, certificate and key go (a new temp dir if unset)"
+        default=None,
+        description="where the generated CA bundle, certificate and key go (a new temp dir, removed at stop, if unset)",
     )
     sas_key_name: str = Field(default="RootManageSharedAccessKey", description="SAS key name the AMQP front expects")
     sas_key: SecretStr | None = Field(
@@ -112,6 +120,11 @@ class EmulatorSettings(BaseModel):
             f"Endpoint=sb://{self.host}:{amqp_port};SharedAccessKeyName={self.sas_key_name};SharedAccessKey={key};"
             "UseDevelopmentEmulator=true"
         )
+
+    def servicebus_admin_connection_string(self, admin_tls_port: int) -> str:
+        """What ``ServiceBusAdministrationClient.from_connection_string`` takes: the SDK always speaks HTTPS to
+        the Endpoint's host:port, so the Endpoint names the administration endpoint's TLS port."""
+        return self.servicebus_connection_string(admin_tls_port)
 
     def env_name(self, field: str) -> str:
         return ENV_PREFIX + field.upper()

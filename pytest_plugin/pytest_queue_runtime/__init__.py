@@ -1,7 +1,7 @@
 """pytest plugin for queue_runtime: ``--queue-provider`` and the queue fixtures (``queue_client``,
 ``queue_name``, ``session_queue_name``, ``queue_clock``, ``queue_faults``, ``queue_journal``, ``queue_emulator``,
 ``queue_message_factory``,
-``queue_client_factory``). See docs/pytest-plugin.md."""
+``queue_client_factory``, ``queue_servicebus_admin``). See docs/pytest-plugin.md."""
 
 from .config import QueueRuntimeConfig
 from .factories import QueueClientFactory, QueueClock, QueueNameFactory

@@ -482,6 +482,11 @@ class EmulatorProvider(QueueProvider):
         return f"EmulatorProvider(url={self._http.shown!r})"
 
     @property
+    def server_info(self) -> dict[str, Any]:
+        """The server's ``GET /v1/info`` as read at start (limits, clock, where its other fronts listen)."""
+        return dict(self._info or {})
+
+    @property
     def clock(self) -> ClockControl | None:
         # Before start() we cannot know; the server refuses to advance a system clock anyway.
         if self._info is not None and not self.capabilities.clock_control:

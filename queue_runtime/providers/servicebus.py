@@ -5,15 +5,20 @@ retries are off (``retry_total=0``): the core client retries transient errors wi
 retry loop, not two. A receipt handle keeps the SDK message and the receiver that took it, because Service Bus
 settles a peek-locked message over the link that delivered it.
 
-Queues are provisioned with ``ServiceBusAdministrationClient`` on Azure, and through the emulator's REST API when
-the connection string says ``UseDevelopmentEmulator=true`` (the Python administration client only speaks HTTPS).
+Queues and topics are provisioned with ``ServiceBusAdministrationClient``, on Azure and against ``queue-emulator``
+alike: the emulator's ``GET /v1/info`` says where its administration endpoint listens (HTTPS) and which generated CA
+to trust. An emulator without that endpoint (``--no-admin``, or a CA file this machine cannot read) is managed
+through its REST API instead. Subscriptions and rules of the emulator, and its virtual clock, go through the REST
+API (see docs/administration.md).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import json
+import os
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -207,6 +212,8 @@ class ServiceBusProvider(QueueProvider):
         self._receivers: dict[tuple[str, bool], ServiceBusReceiver] = {}
         self._topic_names: set[str] = set()  # sent to with the SDK's topic sender
         self._admin: Any = None
+        self._emulator_sdk_admin: Any = None  # the SDK's administration client of the emulator, when it has one
+        self._emulator_sdk_admin_checked = False
         self.capabilities = Capabilities(
             provider="servicebus",
             sessions=SessionSupport.NATIVE if config.use_sessions else SessionSupport.NONE,
@@ -275,6 +282,26 @@ class ServiceBusProvider(QueueProvider):
                 self._admin = ServiceBusAdministrationClient(self.config.namespace, self._credential)
         return self._admin
 
+    async def _management(self) -> Any:
+        """The SDK's administration client for queues and topics, or None when only the emulator's REST API can
+        manage them (an emulator without its administration endpoint)."""
+        if not self.config.uses_emulator:
+            return await self._administration()
+        if not self._emulator_sdk_admin_checked:
+            self._emulator_sdk_admin_checked = True
+            info = (await self._administration()).server_info
+            port, ca_path = info.get("admin_tls_port"), info.get("ca_path")
+            if port is not None and ca_path and await asyncio.to_thread(os.path.exists, ca_path):
+                from azure.servicebus.aio.management import ServiceBusAdministrationClient
+
+                assert self.config.connection_string is not None
+                self._emulator_sdk_admin = ServiceBusAdministrationClient.from_connection_string(
+                    _with_endpoint_port(self.config.connection_string.get_secret_value(), int(port)),
+                    connection_verify=str(ca_path),
+                    retry_total=0,
+                )
+        return self._emulator_sdk_admin
+
     def _emulator_url(self) -> str:
         if self.config.emulator_management_url:
             return self.config.emulator_management_url
@@ -287,9 +314,9 @@ class ServiceBusProvider(QueueProvider):
         raise ConfigurationError("the connection string has no Endpoint")
 
     async def create_queue(self, name: QueueName, options: QueueOptions) -> QueueProperties:
-        admin = await self._administration()
-        if self.config.uses_emulator:
-            return await admin.create_queue(name, options)  # type: ignore[no-any-return]
+        admin = await self._management()
+        if admin is None:
+            return await (await self._administration()).create_queue(name, options)  # type: ignore[no-any-return]
         kwargs: dict[str, Any] = {
             "requires_session": options.requires_session,
             "lock_duration": options.lock_duration,
@@ -310,7 +337,10 @@ class ServiceBusProvider(QueueProvider):
         return await self.get_queue(name)
 
     async def delete_queue(self, name: QueueName) -> None:
-        admin = await self._administration()
+        admin = await self._management()
+        if admin is None:
+            await (await self._administration()).delete_queue(name)
+            return
         with map_exceptions(name):
             await admin.delete_queue(name)
 
@@ -329,9 +359,9 @@ class ServiceBusProvider(QueueProvider):
         return await self.get_queue(name)
 
     async def get_queue(self, name: QueueName) -> QueueProperties:
-        admin = await self._administration()
-        if self.config.uses_emulator:
-            return await admin.get_queue(name)  # type: ignore[no-any-return]
+        admin = await self._management()
+        if admin is None:
+            return await (await self._administration()).get_queue(name)  # type: ignore[no-any-return]
         with map_exceptions(name):
             props = await admin.get_queue(name)
             runtime = await admin.get_queue_runtime_properties(name)
@@ -342,6 +372,12 @@ class ServiceBusProvider(QueueProvider):
                 lock_duration=props.lock_duration,
                 max_delivery_count=props.max_delivery_count,
                 dead_lettering_on_message_expiration=bool(props.dead_lettering_on_message_expiration),
+                default_message_ttl=_finite(props.default_message_time_to_live),
+                duplicate_detection_window=(
+                    props.duplicate_detection_history_time_window if props.requires_duplicate_detection else None
+                ),
+                forward_to=_entity_of(props.forward_to),
+                forward_dead_lettered_messages_to=_entity_of(props.forward_dead_lettered_messages_to),
             ),
             created_at=runtime.created_at_utc or datetime.now(UTC),
             active_count=runtime.active_message_count or 0,
@@ -351,13 +387,14 @@ class ServiceBusProvider(QueueProvider):
         )
 
     # ------------------------------------------------------------------ topics, subscriptions, rules
-    # Against the emulator through its REST API (like queues); on Azure through the administration client.
+    # Topics through the administration client (the emulator's REST API if it has no administration endpoint);
+    # subscriptions and rules of the emulator through its REST API, on Azure through the administration client.
 
     async def create_topic(self, name: QueueName, options: TopicOptions) -> TopicProperties:
-        admin = await self._administration()
+        admin = await self._management()
         self._topic_names.add(name)
-        if self.config.uses_emulator:
-            return await admin.create_topic(name, options)  # type: ignore[no-any-return]
+        if admin is None:
+            return await (await self._administration()).create_topic(name, options)  # type: ignore[no-any-return]
         kwargs: dict[str, Any] = {}
         if options.default_message_ttl is not None:
             kwargs["default_message_time_to_live"] = options.default_message_ttl
@@ -371,9 +408,9 @@ class ServiceBusProvider(QueueProvider):
         return await self.get_topic(name)
 
     async def update_topic(self, name: QueueName, options: TopicOptions) -> TopicProperties:
-        admin = await self._administration()
-        if self.config.uses_emulator:
-            return await admin.update_topic(name, options)  # type: ignore[no-any-return]
+        admin = await self._management()
+        if admin is None:
+            return await (await self._administration()).update_topic(name, options)  # type: ignore[no-any-return]
         with map_exceptions(name):
             props = await admin.get_topic(name)
             if options.default_message_ttl is not None:
@@ -384,17 +421,19 @@ class ServiceBusProvider(QueueProvider):
         return await self.get_topic(name)
 
     async def get_topic(self, name: QueueName) -> TopicProperties:
-        admin = await self._administration()
+        admin = await self._management()
         self._topic_names.add(name)
-        if self.config.uses_emulator:
-            return await admin.get_topic(name)  # type: ignore[no-any-return]
+        if admin is None:
+            return await (await self._administration()).get_topic(name)  # type: ignore[no-any-return]
         with map_exceptions(name):
             props = await admin.get_topic(name)
             runtime = await admin.get_topic_runtime_properties(name)
         window = props.duplicate_detection_history_time_window if props.requires_duplicate_detection else None
         return TopicProperties(
             name=name,
-            options=TopicOptions(duplicate_detection_window=window),
+            options=TopicOptions(
+                duplicate_detection_window=window, default_message_ttl=_finite(props.default_message_time_to_live)
+            ),
             created_at=runtime.created_at_utc or datetime.now(UTC),
             subscription_count=runtime.subscription_count or 0,
             scheduled_count=runtime.scheduled_message_count or 0,
@@ -402,16 +441,19 @@ class ServiceBusProvider(QueueProvider):
         )
 
     async def list_topics(self) -> list[TopicProperties]:
-        admin = await self._administration()
-        if self.config.uses_emulator:
-            return await admin.list_topics()  # type: ignore[no-any-return]
+        admin = await self._management()
+        if admin is None:
+            return await (await self._administration()).list_topics()  # type: ignore[no-any-return]
         with map_exceptions(None):
             names = [t.name async for t in admin.list_topics()]
         return [await self.get_topic(QueueName(n)) for n in names]
 
     async def delete_topic(self, name: QueueName) -> None:
-        admin = await self._administration()
+        admin = await self._management()
         self._topic_names.discard(name)
+        if admin is None:
+            await (await self._administration()).delete_topic(name)
+            return
         with map_exceptions(name):
             await admin.delete_topic(name)
 
@@ -678,12 +720,43 @@ class ServiceBusProvider(QueueProvider):
         for handler in handlers:
             with contextlib.suppress(Exception):
                 await handler.close()
+        if self._emulator_sdk_admin is not None:
+            with contextlib.suppress(Exception):
+                await self._emulator_sdk_admin.close()
         if self._admin is not None:
             with contextlib.suppress(Exception):
                 await self._admin.close() if hasattr(self._admin, "close") else await self._admin.aclose()
         await self._client.close()
         if self._credential is not None and hasattr(self._credential, "close"):
             await self._credential.close()
+
+
+# .NET's TimeSpan.MaxValue, Service Bus' "never" (about 29 227 years).
+_NEVER = timedelta(days=10675199)
+
+
+def _finite(value: timedelta | None) -> timedelta | None:
+    return None if value is None or value >= _NEVER else value
+
+
+def _entity_of(value: str | None) -> str | None:
+    """Service Bus answers forwarding targets as ``sb://namespace/name``; the library names the entity."""
+    if not value:
+        return None
+    return value.split("://", 1)[1].partition("/")[2] if "://" in value else value
+
+
+def _with_endpoint_port(connection_string: str, port: int) -> str:
+    """The same connection string with ``Endpoint=sb://host:port`` on ``port`` (the administration client
+    sends HTTPS to the Endpoint's host and port)."""
+    parts = []
+    for part in connection_string.split(";"):
+        key, _, value = part.partition("=")
+        if key.strip().lower() == "endpoint":
+            host = urlsplit(value.strip()).hostname or "127.0.0.1"
+            part = f"{key}=sb://{host}:{port}"
+        parts.append(part)
+    return ";".join(parts)
 
 
 def _received(

@@ -46,7 +46,8 @@ def _emulator_process(*args: str, env: dict[str, str] | None = None) -> subproce
 
 
 def test_cli_prints_its_url_first_and_stops_cleanly_on_sigterm() -> None:
-    process = _emulator_process("--port", "0", env={"QUEUE_EMULATOR_CLOCK": "manual"})
+    process = _emulator_process("--port", "0", "--amqp-port", "0", "--admin-port", "0", "--admin-tls-port", "0",
+                                env={"QUEUE_EMULATOR_CLOCK": "manual"})
     try:
         assert process.stdout is not None
         first = process.stdout.readline().strip()

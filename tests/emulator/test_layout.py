@@ -17,7 +17,7 @@ import pytest
 
 PACKAGE = "queue_emulator"
 ROOT = Path(__file__).resolve().parents[2] / "emulator" / PACKAGE
-FRONTS = ("rest", "amqp")
+FRONTS = ("rest", "amqp", "admin")
 PROCESS = tuple(f"{PACKAGE}.{name}" for name in ("app", "server", "runner", "cli", "__main__"))
 
 

@@ -18,7 +18,8 @@ BLOCK = re.compile(r"```python\n(.*?)```", re.DOTALL)
 
 @pytest.fixture
 def emulator_process() -> Iterator[tuple[str, str]]:
-    command = [sys.executable, "-m", "queue_emulator", "--port", "0", "--amqp-port", "0", "--auto-create"]
+    command = [sys.executable, "-m", "queue_emulator", "--port", "0", "--amqp-port", "0", "--admin-port", "0",
+               "--admin-tls-port", "0", "--auto-create"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         assert process.stdout is not None

@@ -441,6 +441,27 @@ def test_skip_reasons_name_the_provider_as_spelled(pytester: pytest.Pytester) ->
     path = project(pytester, "def test_f(queue_faults):\n    pass\n")
     result = run_in(path, "--queue-provider=sqs-fifo")
     assert "requires capability 'fault_injection', which provider 'sqs-fifo' does not declare" in result.output
+ADMIN = """
+import pytest
+from datetime import timedelta
+
+@pytest.mark.asyncio
+async def test_admin(queue_servicebus_admin, queue_client):
+    queue_servicebus_admin.create_queue("provisioned", lock_duration=timedelta(seconds=40))
+    props = await queue_client.get_queue("provisioned")
+    assert props.options.lock_duration == timedelta(seconds=40)
+    print("LISTED", [q.name for q in queue_servicebus_admin.list_queues()])
+    queue_servicebus_admin.delete_queue("provisioned")
+"""
+
+
+@pytest.mark.parametrize("mode", ["inprocess", "subprocess"])
+def test_queue_servicebus_admin_manages_the_emulators_entities(pytester: pytest.Pytester, mode: str) -> None:
+    _emulator_modules_present()
+    path = project(pytester, ADMIN)
+    result = run_in(path, "-s", "--queue-provider=emulator", f"--queue-emulator={mode}")
+    assert result.returncode == 0 and result.count("passed") == 1, result.output[-3000:]
+    assert "LISTED ['provisioned']" in result.output
 
 
 def test_queue_faults_skips_where_the_provider_cannot_inject(pytester: pytest.Pytester) -> None:

@@ -71,6 +71,10 @@ async def info(request: web.Request) -> web.Response:
         amqps_port=endpoints.amqps_port,
         amqp_websocket_port=endpoints.amqp_websocket_port,
         ca_path=None if endpoints.ca_path is None else str(endpoints.ca_path),
+        admin_port=endpoints.admin_port,
+        admin_tls_port=endpoints.admin_tls_port,
+        servicebus_admin_connection_string=None if endpoints.admin_tls_port is None
+        else settings.servicebus_admin_connection_string(endpoints.admin_tls_port),
     ))
 
 

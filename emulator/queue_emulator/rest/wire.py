@@ -146,6 +146,9 @@ class InfoResponse(BaseModel):
     amqps_port: int | None = Field(default=None, description="AMQP over TLS port (--amqps)")
     amqp_websocket_port: int | None = Field(default=None, description="AMQP over WebSocket port (--amqp-websocket)")
     ca_path: str | None = Field(default=None, description="the generated CA bundle that signs the TLS certificate")
+    admin_port: int | None = None
+    admin_tls_port: int | None = None
+    servicebus_admin_connection_string: str | None = None
 
 
 class QueueOptionsOut(QueueOptions):

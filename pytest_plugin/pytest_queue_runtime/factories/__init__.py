@@ -3,6 +3,7 @@ same kind with different settings, e.g.
 ``slow_queue = factories.queue_name(lock_duration=timedelta(minutes=1))``.
 The plugin's default fixtures are made by the same calls."""
 
+from .admin import queue_servicebus_admin
 from .client import (
     QueueClientFactory,
     QueueClock,
@@ -33,5 +34,6 @@ __all__ = [
     "queue_journal",
     "queue_name",
     "queue_name_factory",
+    "queue_servicebus_admin",
     "queue_target",
 ]

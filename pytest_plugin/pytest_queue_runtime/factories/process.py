@@ -56,7 +56,8 @@ def _command() -> list[str]:
 
 
 def start_subprocess(clock: str) -> tuple[EmulatorHandle, Callable[[], None]]:
-    command = [*_command(), "--host", "127.0.0.1", "--port", "0", "--amqp-port", "0", "--clock", clock]
+    command = [*_command(), "--host", "127.0.0.1", "--port", "0", "--amqp-port", "0", "--admin-port", "0",
+               "--admin-tls-port", "0", "--clock", clock]
     process = subprocess.Popen(
         command,
         stdout=subprocess.PIPE,
