@@ -54,7 +54,8 @@ def mib(value: float) -> str:
 def subprocess_once() -> tuple[float, float]:
     began = time.monotonic()
     child = subprocess.Popen(
-        [sys.executable, "-m", "queue_emulator", "--port", "0", "--amqp-port", "0"],
+        [sys.executable, "-m", "queue_emulator", "--port", "0", "--amqp-port", "0",
+            "--admin-port", "0", "--admin-tls-port", "0"],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )
     try:

@@ -138,7 +138,8 @@ def test_pytest_example_passes_in_a_fresh_project(block: Block, tmp_path: Path) 
 @pytest.fixture
 def emulator_for(request: pytest.FixtureRequest) -> Iterator[tuple[str, int, str]]:
     block: Block = request.param
-    command = [sys.executable, "-m", "queue_emulator", "--port", "0", "--amqp-port", "0", *block.emulator_args]
+    command = [sys.executable, "-m", "queue_emulator", "--port", "0", "--amqp-port", "0",
+        "--admin-port", "0", "--admin-tls-port", "0", *block.emulator_args]
     process = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
         env=_user_env(),

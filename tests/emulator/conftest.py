@@ -56,5 +56,5 @@ async def emu_target(request: pytest.FixtureRequest) -> AsyncIterator[Target]:
 async def emu_http() -> AsyncIterator[TestClient[aiohttp.web.Request, aiohttp.web.Application]]:
     """A fresh app (manual clock) served on loopback, with an aiohttp test client. Its AMQP front takes a free
     port: the default 5672 would collide between xdist workers (and with anything else on the machine)."""
-    async with TestClient(TestServer(create_app(EmulatorSettings(clock="manual", amqp_port=0)))) as client:
+    async with TestClient(TestServer(create_app(EmulatorSettings(admin=False, clock="manual", amqp_port=0)))) as client:
         yield client

@@ -160,7 +160,8 @@ def test_a_bad_environment_value_names_the_variable(capsys: pytest.CaptureFixtur
 
 def test_the_first_line_is_the_address_with_stderr_merged_and_logs_share_one_format() -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "queue_emulator", "--port", "0", "--amqp-port", "0", "--log-level", "debug"],
+        [sys.executable, "-m", "queue_emulator", "--port", "0", "--amqp-port", "0",
+            "--admin-port", "0", "--admin-tls-port", "0", "--log-level", "debug"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     try:
@@ -177,6 +178,6 @@ def test_the_first_line_is_the_address_with_stderr_merged_and_logs_share_one_for
             process.kill()
             process.wait()
     log_line = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (DEBUG|INFO|WARNING|ERROR|CRITICAL) [\w.]+: ")
-    lines = [line for line in rest.splitlines() if line.strip()]
+    lines = [line for line in rest.splitlines() if line.strip() and not line.startswith("  ")]  # banner: indented
     assert any("AMQP front listening" in line for line in lines), rest  # held back until after the banner
     assert all(log_line.match(line) for line in lines), rest

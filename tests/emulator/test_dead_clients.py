@@ -65,7 +65,7 @@ async def until_waiting(client: Client, count: int = 1) -> None:
 
 @pytest_asyncio.fixture
 async def http() -> AsyncIterator[Client]:
-    server = await start_server(EmulatorSettings(clock="manual", amqp=False), port=0)
+    server = await start_server(EmulatorSettings(admin=False, clock="manual", amqp=False), port=0)
     try:
         async with aiohttp.ClientSession() as session:
             client = Client(server, session)

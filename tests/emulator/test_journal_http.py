@@ -220,7 +220,7 @@ async def test_amqp_clients_appear_in_the_journal_with_their_connection(emu_full
 
 
 async def test_journal_size_zero_turns_it_off_and_says_so() -> None:
-    settings = EmulatorSettings(clock="manual", journal_size=0, amqp=False)
+    settings = EmulatorSettings(admin=False, clock="manual", journal_size=0, amqp=False)
     async with TestClient(TestServer(create_app(settings))) as client:
         await call(client, "PUT", "/v1/queues/quiet", {}, 201)
         await send(client, "quiet", "x")

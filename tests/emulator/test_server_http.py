@@ -181,7 +181,7 @@ async def test_clock_control(http: Client) -> None:
 
 @pytest.mark.asyncio
 async def test_system_clock_refuses_to_advance() -> None:
-    async with TestClient(TestServer(create_app(EmulatorSettings(amqp_port=0)))) as client:
+    async with TestClient(TestServer(create_app(EmulatorSettings(admin=False, amqp_port=0)))) as client:
         assert (await call(client, "GET", "/v1/_control/clock"))["manual"] is False
         code = await error_code(client, "POST", "/v1/_control/clock/advance", {"seconds": 1}, 400)
         assert code == "unsupported_operation"
@@ -279,7 +279,7 @@ async def test_bad_input_gets_a_structured_4xx_and_loses_nothing(
 
 @pytest.mark.asyncio
 async def test_oversize_body_and_oversize_message() -> None:
-    settings = EmulatorSettings(max_request_size=4096, max_message_size=100, max_batch_size=3, amqp_port=0)
+    settings = EmulatorSettings(admin=False, max_request_size=4096, max_message_size=100, max_batch_size=3, amqp_port=0)
     async with TestClient(TestServer(create_app(settings))) as client:
         await call(client, "PUT", "/v1/queues/q", None, 201)
         huge = {"messages": [{"body": b64(b"x" * 5000)}]}
@@ -300,7 +300,7 @@ async def test_auto_create_and_entity_files(tmp_path: Path) -> None:
         "queues:\n  - name: orders\n    requires_session: true\n    lock_duration: 60\n"
         "  - name: audit\n    default_message_ttl: PT1H\n    max_delivery_count: 3\n"
     )
-    settings = EmulatorSettings(entity_file=yaml_file, auto_create=True, amqp_port=0)
+    settings = EmulatorSettings(admin=False, entity_file=yaml_file, auto_create=True, amqp_port=0)
     async with TestClient(TestServer(create_app(settings))) as client:
         orders = await call(client, "GET", "/v1/queues/orders")
         assert orders["options"]["requires_session"] is True and orders["options"]["lock_duration"] == 60
@@ -312,7 +312,8 @@ async def test_auto_create_and_entity_files(tmp_path: Path) -> None:
         assert names == ["audit", "orders"]
     json_file = tmp_path / "entities.json"
     json_file.write_text(json.dumps({"queues": {"a": {"max_size_bytes": 10}}}))
-    async with TestClient(TestServer(create_app(EmulatorSettings(entity_file=json_file, amqp_port=0)))) as client:
+    settings = EmulatorSettings(admin=False, entity_file=json_file, amqp_port=0)
+    async with TestClient(TestServer(create_app(settings))) as client:
         assert await error_code(client, "POST", "/v1/queues/a/messages",
                                 {"messages": [{"body": b64(b"x" * 11)}]}, 403) == "quota_exceeded"
 
@@ -325,7 +326,7 @@ def test_bad_entity_file_is_a_configuration_error(tmp_path: Path) -> None:
                  "[unclosed"):
         bad.write_text(text)
         with pytest.raises(ConfigurationError):
-            create_app(EmulatorSettings(entity_file=bad))
+            create_app(EmulatorSettings(admin=False, entity_file=bad))
 
 
 @pytest.mark.asyncio
@@ -369,7 +370,7 @@ def test_entity_file_errors_speak_plainly(tmp_path: Path, text: str, expected: s
     bad = tmp_path / "entities.yaml"
     bad.write_text(text)
     with pytest.raises(ConfigurationError) as info:
-        create_app(EmulatorSettings(entity_file=bad))
+        create_app(EmulatorSettings(admin=False, entity_file=bad))
     assert expected in info.value.message, info.value.message
     assert "Value error" not in info.value.message and "<unicode string>" not in info.value.message
 
@@ -380,7 +381,7 @@ def test_duplicate_names_in_a_json_entity_file_are_an_error(tmp_path: Path) -> N
     bad = tmp_path / "entities.json"
     bad.write_text('{"queues": {"q": {}, "q": {"requires_session": true}}}')
     with pytest.raises(ConfigurationError, match="'q' is declared twice"):
-        create_app(EmulatorSettings(entity_file=bad))
+        create_app(EmulatorSettings(admin=False, entity_file=bad))
 
 
 @pytest.mark.asyncio

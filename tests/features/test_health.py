@@ -46,7 +46,7 @@ async def test_a_reachable_provider_is_healthy_with_a_latency(queue_client: Queu
 
 @pytest.mark.asyncio
 async def test_an_unreachable_provider_is_unhealthy_and_the_probe_does_not_trip_the_breaker() -> None:
-    server = TestServer(create_app(EmulatorSettings(clock="manual", amqp=False)))
+    server = TestServer(create_app(EmulatorSettings(admin=False, clock="manual", amqp=False)))
     await server.start_server()
     provider = await EmulatorProvider.connect(EmulatorConfig(url=str(server.make_url("/")).rstrip("/")))
     config = QueueConfig(circuit_breaker=CircuitBreakerPolicy(failure_threshold=1))
@@ -88,7 +88,7 @@ async def test_an_open_circuit_makes_a_reachable_provider_degraded() -> None:
 
 @pytest.mark.asyncio
 async def test_the_emulator_health_endpoint_reports_its_fronts() -> None:
-    settings = EmulatorSettings(clock="manual", amqp=True, amqp_port=0)
+    settings = EmulatorSettings(admin=False, clock="manual", amqp=True, amqp_port=0)
     async with TestClient(TestServer(create_app(settings))) as http:
         amqp_port = http.app[ENDPOINTS].amqp_port
         assert isinstance(amqp_port, int) and amqp_port > 0
@@ -100,6 +100,6 @@ async def test_the_emulator_health_endpoint_reports_its_fronts() -> None:
         async with QueueClient(await EmulatorProvider.connect(EmulatorConfig(url=url))) as client:
             report = await client.health()
             assert report.healthy and report.details["fronts"]["amqp"]["port"] == amqp_port
-    async with TestClient(TestServer(create_app(EmulatorSettings(clock="manual", amqp=False)))) as http:
+    async with TestClient(TestServer(create_app(EmulatorSettings(admin=False, clock="manual", amqp=False)))) as http:
         answer = await (await http.get("/health")).json()
         assert set(answer["fronts"]) == {"rest"}

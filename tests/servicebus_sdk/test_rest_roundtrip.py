@@ -21,7 +21,7 @@ from .conftest import Emulator
 def rest_url(emulator: Emulator) -> Iterator[str]:
     async def start() -> tuple[web.AppRunner, int]:
         # The REST front only: the emulator fixture already serves AMQP (a second front would take port 5672).
-        runner = web.AppRunner(create_app(EmulatorSettings(amqp=False), broker=emulator.broker))
+        runner = web.AppRunner(create_app(EmulatorSettings(admin=False, amqp=False), broker=emulator.broker))
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()

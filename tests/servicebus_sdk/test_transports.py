@@ -23,7 +23,7 @@ WAIT = 1
 
 @pytest.fixture(scope="module")
 def emu(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorThread]:
-    settings = EmulatorSettings(auto_create=True, amqps=True, amqp_websocket=True,
+    settings = EmulatorSettings(admin=False, auto_create=True, amqps=True, amqp_websocket=True,
                                 tls_dir=tmp_path_factory.mktemp("tls"))
     with EmulatorThread(settings) as running:
         yield running
@@ -147,7 +147,8 @@ async def test_send_and_receive_over_websockets_async(emu: EmulatorThread) -> No
 
 def test_the_cli_prints_the_ca_bundle_and_the_websocket_address(tmp_path: Path) -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "queue_emulator", "--port", "0", "--amqp-port", "0", "--amqps", "--amqps-port", "0",
+        [sys.executable, "-m", "queue_emulator", "--port", "0", "--amqp-port", "0",
+            "--admin-port", "0", "--admin-tls-port", "0", "--amqps", "--amqps-port", "0",
          "--amqp-websocket", "--amqp-websocket-port", "0", "--tls-dir", str(tmp_path)],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )
