@@ -28,16 +28,22 @@ from testcontainers.core.wait_strategies import CompositeWaitStrategy, HttpWaitS
 from . import __version__
 from .settings import ENV_PREFIX, EmulatorSettings
 
-__all__ = ["AMQP_PORT", "DEFAULT_IMAGE", "HTTP_PORT", "READY_LINE", "QueueEmulatorContainer"]
+__all__ = [
+    "ADMIN_PORT", "ADMIN_TLS_PORT", "AMQP_PORT", "CA_PATH", "DEFAULT_IMAGE", "HTTP_PORT", "READY_LINE",
+    "QueueEmulatorContainer",
+]
 
 DEFAULT_IMAGE = f"queue-emulator:{__version__}"
 HTTP_PORT = 8080
 AMQP_PORT = 5672
+ADMIN_PORT = 5300
+ADMIN_TLS_PORT = 5301
+CA_PATH = "/tmp/queue-emulator-tls/queue-emulator-ca.pem"  # in the container (QUEUE_EMULATOR_TLS_DIR of the image)
 # The CLI's first line once both fronts listen (cli.py); the image's own readiness signal.
 READY_LINE = "queue-emulator listening on "
 _ENTITY_DIR = "/etc/queue-emulator"
 # Fixed by the image: changing them would break the port mapping.
-_FIXED = frozenset({"host", "port", "amqp_port"})
+_FIXED = frozenset({"host", "port", "amqp_port", "admin_port", "admin_tls_port", "tls_dir"})
 
 
 class QueueEmulatorContainer(DockerContainer):
@@ -53,7 +59,7 @@ class QueueEmulatorContainer(DockerContainer):
         self._labels: dict[str, str] = {}
         self._sas_key: str | None = None
         self._sas_key_name = EmulatorSettings.model_fields["sas_key_name"].default
-        self.with_exposed_ports(HTTP_PORT, AMQP_PORT)
+        self.with_exposed_ports(HTTP_PORT, AMQP_PORT, ADMIN_PORT, ADMIN_TLS_PORT)
 
     def __repr__(self) -> str:
         state = self._container.short_id if self._container is not None else "not started"
@@ -168,6 +174,30 @@ class QueueEmulatorContainer(DockerContainer):
     def get_connection_string(self) -> str:
         """The azure-servicebus connection string for the mapped AMQP port, from this machine."""
         return self._connection_string(self.get_container_host_ip(), self.get_amqp_port())
+
+    def get_admin_connection_string(self) -> str:
+        """What ``ServiceBusAdministrationClient.from_connection_string`` takes from this machine: the SDK speaks
+        HTTPS to the Endpoint's host and port, so it names the mapped administration TLS port. Pass
+        ``connection_verify=`` the path :meth:`write_ca_certificate` returns."""
+        return self._connection_string(self.get_container_host_ip(), int(self.get_exposed_port(ADMIN_TLS_PORT)))
+
+    def get_admin_http_url(self) -> str:
+        """The administration endpoint over plain HTTP (clients with ``UseDevelopmentEmulator=true`` and HTTP)."""
+        return f"http://{self.get_container_host_ip()}:{self.get_exposed_port(ADMIN_PORT)}"
+
+    def get_ca_certificate(self) -> bytes:
+        """The PEM of the CA the emulator generated at start; it signs the administration endpoint's certificate
+        (valid for ``localhost`` and ``127.0.0.1``, which is how this machine reaches the mapped port)."""
+        code, output = self.get_wrapped_container().exec_run(["cat", CA_PATH])
+        if code != 0 or not output.startswith(b"-----BEGIN CERTIFICATE"):
+            raise ContainerStartException(f"the emulator has no CA bundle at {CA_PATH}: {output[-200:]!r}")
+        return bytes(output)
+
+    def write_ca_certificate(self, path: str | Path) -> Path:
+        """Write :meth:`get_ca_certificate` to ``path`` (for ``connection_verify=``) and return it."""
+        target = Path(path)
+        target.write_bytes(self.get_ca_certificate())
+        return target
 
     def get_network_alias(self) -> str:
         """The name other containers on the same network reach this one by: its first network alias, else the

@@ -61,7 +61,7 @@ from ..errors import (
 from ..ports import Capabilities, ClockControl, ProviderSettledSession, QueueProvider, SessionProvider
 
 try:
-    from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+    from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
     from azure.servicebus import (
         NEXT_AVAILABLE_SESSION,
         ServiceBusMessage,
@@ -103,6 +103,7 @@ _ERRORS: list[tuple[type[BaseException], type[QueueError]]] = [
     (sb.ServiceBusConnectionError, QueueConnectionError),
     (sb.ServiceBusCommunicationError, QueueConnectionError),
     (sb.ServiceBusError, ProviderError),
+    (HttpResponseError, ProviderError),  # the administration client's other answers: by status, in _translate
 ]
 
 
@@ -122,6 +123,17 @@ def map_exceptions(queue: str | None = None) -> Iterator[None]:
 
 def _translate(exc: BaseException, ours: type[QueueError], queue: str | None) -> QueueError:
     text = _describe(exc)
+    if isinstance(exc, HttpResponseError) and ours is ProviderError:
+        status = exc.status_code or 0
+        if status == 400 and "SubCode=40400" in text:  # "The auto forwarding destination entity does not exist"
+            return QueueNotFoundError(queue or "?", details={"service_message": text})
+        if status == 400:
+            return ValidationError("request", f"Service Bus refused the request: {text}")
+        if status == 401:
+            return AuthenticationError(text)
+        if status == 403:
+            return QuotaExceededError(text)
+        return ProviderError(f"Service Bus error: {text}", transient=status in (429, 500, 503))
     if ours is QueueNotFoundError:
         return QueueNotFoundError(queue or "?", details={"service_message": text})
     if ours is QueueAlreadyExistsError:

@@ -191,6 +191,26 @@ def test_the_default_image_is_the_one_build_py_makes() -> None:
     assert build["default_image"]() == DEFAULT_IMAGE
 
 
+def test_the_administration_client_manages_the_containers_entities(
+    emulator_image: str, test_label: dict[str, str], tmp_path: Path
+) -> None:
+    from azure.servicebus.management import ServiceBusAdministrationClient
+
+    with emulator(emulator_image, test_label) as container:
+        ca = container.write_ca_certificate(tmp_path / "ca.pem")
+        with ServiceBusAdministrationClient.from_connection_string(
+            container.get_admin_connection_string(), connection_verify=str(ca), retry_total=0
+        ) as admin:
+            admin.create_queue("provisioned", max_delivery_count=3)
+            assert [q.name for q in admin.list_queues()] == ["provisioned"]
+        # The same engine: the queue is there over REST and over AMQP at once.
+        assert call("GET", f"{container.get_http_url()}/v1/queues/provisioned")["options"]["max_delivery_count"] == 3
+        with ServiceBusClient.from_connection_string(container.get_connection_string(), retry_total=0) as client:
+            with client.get_queue_sender("provisioned") as sender:
+                sender.send_messages(ServiceBusMessage("hello"))
+        assert call("GET", f"{container.get_http_url()}/v1/queues/provisioned")["active_count"] == 1
+
+
 def test_builders_reject_what_the_image_fixes(emulator_image: str) -> None:
     container = QueueEmulatorContainer(emulator_image)
     with pytest.raises(ValueError, match="fixed by the image"):

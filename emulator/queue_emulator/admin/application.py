@@ -169,8 +169,9 @@ def _is_update(request: web.Request) -> bool:
 
 
 class _ForwardingTargets:
-    """Service Bus answers 400 (not 404) when a forwarding destination does not exist: the entity named in the
-    URL is there, the one named in the body is not."""
+    """Service Bus answers 400 with sub-code 40400 (not a 404) when a forwarding destination does not exist: the
+    entity named in the URL is there, the one named in the body is not ("SubCode=40400. The auto forwarding
+    destination entity does not exist.")."""
 
     def __init__(self, *targets: str | None) -> None:
         self._targets = {t for t in targets if t}
@@ -180,8 +181,8 @@ class _ForwardingTargets:
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
         if isinstance(exc, QueueNotFoundError) and exc.queue in self._targets:
-            raise AdminError(400, f"The auto-forwarding destination '{exc.queue}' does not exist: "
-                                  f"create it first ({exc.message}).") from exc
+            raise AdminError(400, f"The auto forwarding destination entity does not exist: '{exc.queue}' "
+                                  f"({exc.message}).", subcode=40400) from exc
 
 
 def _queue_entry(request: web.Request, name: str, url: str | None = None) -> Element:

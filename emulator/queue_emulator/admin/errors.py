@@ -36,14 +36,16 @@ _SUBCODE = {400: 40000, 401: 40100, 403: 40300, 404: 40400, 405: 40500, 409: 409
 class AdminError(Exception):
     """An HTTP failure of this endpoint that is no engine error (bad route, missing token)."""
 
-    def __init__(self, status: int, detail: str) -> None:
+    def __init__(self, status: int, detail: str, *, subcode: int | None = None) -> None:
         super().__init__(detail)
         self.status = status
         self.detail = detail
+        self.subcode = subcode
 
 
-def error_response(status: int, detail: str) -> web.Response:
-    body = error_document(status, f"SubCode={_SUBCODE.get(status, status * 100)}. {detail}")
+def error_response(status: int, detail: str, *, subcode: int | None = None) -> web.Response:
+    code = subcode if subcode is not None else _SUBCODE.get(status, status * 100)
+    body = error_document(status, f"SubCode={code}. {detail}")
     return web.Response(status=status, body=body, content_type="application/xml", charset="utf-8")
 
 
@@ -61,7 +63,7 @@ async def error_middleware(
     try:
         return await handler(request)
     except AdminError as exc:
-        return error_response(exc.status, exc.detail)
+        return error_response(exc.status, exc.detail, subcode=exc.subcode)
     except AtomError as exc:
         return error_response(400, exc.message)
     except PydanticValidationError as exc:
