@@ -414,7 +414,9 @@ class EmulatorProvider(QueueProvider):
 
     # -- provisioning
     async def create_queue(self, name: QueueName, options: QueueOptions) -> QueueProperties:
-        answer = await self._http.call("PUT", self._queue_path(name), options.model_dump(mode="json"))
+        # The REST API takes durations as seconds (numbers), strictly.
+        body = {k: v.total_seconds() if isinstance(v, timedelta) else v for k, v in options.model_dump().items()}
+        answer = await self._http.call("PUT", self._queue_path(name), body)
         return QueueProperties.model_validate(answer)
 
     async def delete_queue(self, name: QueueName) -> None:

@@ -259,8 +259,26 @@ async def test_reset_forgets_everything(http: Client) -> None:
         ("POST", "/v1/queues/q/messages/deferred", {"sequence_numbers": [99]}, 404, "message_not_found"),
         ("POST", "/v1/queues/q/messages/schedule", {"messages": [{"body": ""}], "at": "2030-01-01T00:00:00"},
          400, "validation_error"),
-        ("POST", "/v1/queues/q/sessions/accept", {}, 400, "session_required"),
-        ("GET", "/v1/queues/q/sessions/s/state", None, 410, "session_lock_lost"),
+        ("POST", "/v1/queues/q/sessions/accept", {}, 409, "session_required"),
+        # strict types (issue 18): no string for a number, no boolean for a duration, no string for a flag
+        ("POST", "/v1/queues/q/messages", {"messages": [{"body": "", "time_to_live": "60"}]}, 400,
+         "validation_error"),
+        ("POST", "/v1/queues/q/messages/receive", {"timeout": "1"}, 400, "validation_error"),
+        ("POST", "/v1/queues/q/messages/receive", {"timeout": True}, 400, "validation_error"),
+        ("POST", "/v1/queues/q/messages/receive", {"max_messages": True}, 400, "validation_error"),
+        ("POST", "/v1/queues/q/messages/receive", {"max_messages": 2.5}, 400, "validation_error"),
+        ("PUT", "/v1/queues/new", {"requires_session": "yes"}, 400, "validation_error"),
+        ("PUT", "/v1/queues/new", {"requires_session": 1}, 400, "validation_error"),
+        ("PUT", "/v1/queues/new", {"lock_duration": "PT30S"}, 400, "validation_error"),
+        ("PUT", "/v1/queues/new", {"lock_duration": 301}, 400, "validation_error"),
+        ("PUT", "/v1/queues/new", {"max_size_bytes": "1000"}, 400, "validation_error"),
+        ("PUT", "/v1/queues/new", {"default_message_ttl": False}, 400, "validation_error"),
+        ("POST", "/v1/_control/faults", {"operation": "send", "latency": 1e9}, 400, "validation_error"),
+        ("POST", "/v1/_control/faults", {"operation": "send", "latency": 61}, 400, "validation_error"),
+        ("POST", "/v1/_control/faults", {"operation": "send", "count": "2"}, 400, "validation_error"),
+        ("POST", "/v1/_control/clock/advance", {"seconds": "5"}, 400, "validation_error"),
+        ("GET", "/v1/queues/q/sessions/s/state", None, 400, "validation_error"),  # no session_token
+        ("GET", "/v1/queues/q/sessions/s/state?session_token=nope", None, 410, "session_lock_lost"),
         ("GET", "/v1/no-such-thing", None, 404, "unsupported_operation"),
         ("PATCH", "/v1/queues/q", {}, 405, "unsupported_operation"),
     ],
@@ -350,3 +368,18 @@ def poll_waiting(emulator: EmulatorThread) -> bool:
     listener = emulator.broker._listeners[0]
     waiter = getattr(listener, "__self__", None)
     return bool(waiter is not None and waiter._waiting)
+
+
+@pytest.mark.asyncio
+async def test_405_names_the_allowed_methods(http: Client) -> None:
+    response = await http.request("PATCH", "/v1/queues/q", data="{}")
+    assert response.status == 405
+    assert {m.strip() for m in response.headers["Allow"].split(",")} == {"DELETE", "GET", "PUT"}
+
+
+@pytest.mark.asyncio
+async def test_integral_numbers_count_as_integers_and_whole_seconds_as_durations(http: Client) -> None:
+    options = {"lock_duration": 45, "max_delivery_count": 3.0, "requires_session": False}
+    await call(http, "PUT", "/v1/queues/q2", options, status=201)
+    props = await call(http, "GET", "/v1/queues/q2")
+    assert (props["options"]["lock_duration"], props["options"]["max_delivery_count"]) == (45.0, 3)

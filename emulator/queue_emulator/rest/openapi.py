@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from .. import __version__
+from ._http import MAX_TEXT
 from .keys import OPENAPI
 from .route import Route
 from .wire import ErrorResponse
@@ -22,9 +23,9 @@ _REF = "#/components/schemas/{model}"
 _PARAMETERS: dict[str, dict[str, Any]] = {
     "queue": {"type": "string", "minLength": 1, "maxLength": 80,
               "pattern": "^[A-Za-z0-9](?:[A-Za-z0-9_-]*[A-Za-z0-9])?$"},
-    "lock_token": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "^[A-Za-z0-9_-]+$"},
-    "session_id": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[A-Za-z0-9_.:-]+$"},
-    "session_token": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "^[A-Za-z0-9_-]+$"},
+    # Tokens and session ids are opaque: any text of these lengths is well formed (a session id from another
+    # client may hold a space or a non-ASCII letter); the server checks the same lengths (``path_text``).
+    **{name: {"type": "string", "minLength": 1, "maxLength": longest} for name, longest in MAX_TEXT.items()},
 }
 _STATUS_TEXT = {200: "OK", 201: "Created", 204: "No Content"}
 

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from queue_runtime import QueueOptions
-
 from . import control, dashboard, queues
 from .openapi import serve_openapi
 from .route import Route
@@ -30,6 +28,7 @@ from .wire import (
     OverviewResponse,
     PeekRequest,
     QueueListResponse,
+    QueueOptionsIn,
     QueuePropertiesOut,
     ReceiveDeferredRequest,
     ReceiveRequest,
@@ -62,7 +61,7 @@ ROUTES: tuple[Route, ...] = (
     # queues
     Route("GET", "/v1/queues", queues.list_queues, "list_queues", "every queue with its depths",
           response=QueueListResponse, tag="queues"),
-    Route("PUT", Q, queues.create_queue, "create_queue", "create a queue", QueueOptions, QueuePropertiesOut, 201,
+    Route("PUT", Q, queues.create_queue, "create_queue", "create a queue", QueueOptionsIn, QueuePropertiesOut, 201,
           tag="queues"),
     Route("GET", Q, queues.get_queue, "get_queue", "a queue's options and depths", response=QueuePropertiesOut,
           tag="queues"),
