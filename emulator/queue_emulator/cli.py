@@ -51,6 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help=helptext("log_level"))
     parser.add_argument("--amqp", action=argparse.BooleanOptionalAction, default=None, help=helptext("amqp"))
     parser.add_argument("--amqp-port", type=int, help=helptext("amqp_port"))
+    parser.add_argument("--allowed-origins", help=helptext("allowed_origins"))
+    parser.add_argument("--allowed-hosts", help=helptext("allowed_hosts"))
     parser.add_argument("--sas-key-name", help=helptext("sas_key_name"))
     parser.add_argument("--sas-key", help=helptext("sas_key").replace("default None", "default unset"))
     return parser

@@ -35,6 +35,16 @@ class EmulatorSettings(BaseModel):
     log_level: LogLevel = Field(default="info", description="logging level")
     amqp: bool = Field(default=True, description="serve the Azure Service Bus AMQP 1.0 front")
     amqp_port: int = Field(default=5672, ge=0, le=65535, description="AMQP 1.0 port; 0 picks a free one")
+    allowed_origins: str = Field(
+        default="",
+        description="comma-separated browser origins (scheme://host:port) allowed to call the REST API besides "
+                    "the dashboard's own; '*' allows any",
+    )
+    allowed_hosts: str = Field(
+        default="",
+        description="comma-separated Host names served besides the bound address, IP addresses and loopback "
+                    "names (DNS rebinding protection); '*' allows any",
+    )
     sas_key_name: str = Field(default="RootManageSharedAccessKey", description="SAS key name the AMQP front expects")
     sas_key: SecretStr | None = Field(
         default=None, description="SAS key: when set, tokens must be signed with it; unset accepts any token"

@@ -99,7 +99,8 @@ class _Http:
         data = orjson.dumps(body) if body is not None else None
         try:
             async with self._client().request(
-                method, self.base + path, data=data, params=params, timeout=timeout
+                method, self.base + path, data=data, params=params, timeout=timeout,
+                headers=_JSON if data is not None else None,
             ) as response:
                 raw = await response.read()
                 status = response.status
@@ -125,6 +126,9 @@ class _Http:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+_JSON = {"Content-Type": "application/json"}  # the emulator refuses bodies of any other type
 
 
 def _q(value: str) -> str:

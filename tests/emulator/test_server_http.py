@@ -27,7 +27,8 @@ def b64(data: bytes) -> str:
 
 async def call(client: Client, method: str, path: str, body: Any = None, status: int = 200) -> Any:
     data = body if isinstance(body, bytes | str) else (json.dumps(body) if body is not None else None)
-    response = await client.request(method, path, data=data)
+    headers = {"Content-Type": "application/json"} if data is not None else None
+    response = await client.request(method, path, data=data, headers=headers)
     text = await response.text()
     assert response.status == status, f"{method} {path}: {response.status} {text}"
     return json.loads(text) if text else None
@@ -372,7 +373,7 @@ def poll_waiting(emulator: EmulatorThread) -> bool:
 
 @pytest.mark.asyncio
 async def test_405_names_the_allowed_methods(http: Client) -> None:
-    response = await http.request("PATCH", "/v1/queues/q", data="{}")
+    response = await http.request("PATCH", "/v1/queues/q", data="{}", headers={"Content-Type": "application/json"})
     assert response.status == 405
     assert {m.strip() for m in response.headers["Allow"].split(",")} == {"DELETE", "GET", "PUT"}
 

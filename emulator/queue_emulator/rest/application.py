@@ -13,6 +13,7 @@ from ..faults import FaultInjector
 from ..settings import EmulatorSettings
 from ..stats import Stats
 from .errors import error_middleware
+from .guard import RequestGuard, guard_middleware
 from .keys import ENDPOINTS, ENTITIES, FAULTS, OPENAPI, SETTINGS, STATS, WAITER
 from .openapi import build_openapi, encode_openapi
 from .routes import ROUTES, add_routes
@@ -28,7 +29,8 @@ def create_rest_app(
     stats: Stats,
     endpoints: Endpoints,
 ) -> web.Application:
-    app = web.Application(client_max_size=settings.max_request_size, middlewares=[error_middleware])
+    guard = guard_middleware(RequestGuard.of(settings))
+    app = web.Application(client_max_size=settings.max_request_size, middlewares=[guard, error_middleware])
     app[SETTINGS] = settings
     app[ENTITIES] = entities
     app[FAULTS] = faults
