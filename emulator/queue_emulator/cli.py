@@ -63,6 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--admin", action=argparse.BooleanOptionalAction, default=None, help=helptext("admin"))
     parser.add_argument("--admin-port", type=int, help=helptext("admin_port"))
     parser.add_argument("--admin-tls-port", type=int, help=helptext("admin_tls_port"))
+    parser.add_argument("--allowed-origins", help=helptext("allowed_origins"))
+    parser.add_argument("--allowed-hosts", help=helptext("allowed_hosts"))
     parser.add_argument("--sas-key-name", help=helptext("sas_key_name"))
     parser.add_argument("--sas-key", help=helptext("sas_key").replace("default None", "default unset")
                         + " (visible in the process list: prefer the variable or --sas-key-file)")

@@ -58,6 +58,16 @@ class EmulatorSettings(BaseModel):
         default=None,
         description="where the generated CA bundle, certificate and key go (a new temp dir, removed at stop, if unset)",
     )
+    allowed_origins: str = Field(
+        default="",
+        description="comma-separated browser origins (scheme://host:port) allowed to call the REST API besides "
+                    "the dashboard's own; '*' allows any",
+    )
+    allowed_hosts: str = Field(
+        default="",
+        description="comma-separated Host names served besides the bound address, IP addresses and loopback "
+                    "names (DNS rebinding protection); '*' allows any",
+    )
     sas_key_name: str = Field(default="RootManageSharedAccessKey", description="SAS key name the AMQP front expects")
     sas_key: SecretStr | None = Field(
         default=None, description="SAS key: when set, tokens must be signed with it; unset accepts any token"

@@ -488,7 +488,8 @@ class Broker:
     # ------------------------------------------------------------------ topics
 
     def create_topic(self, name: str, options: TopicOptions | None = None) -> TopicProperties:
-        if not name or DEAD_LETTER_SUFFIX.lower() in name.lower() or _SUBSCRIPTION_PATH.match(name):
+        check_queue_name(name)  # queues and topics share one namespace and one naming rule
+        if _SUBSCRIPTION_PATH.match(name):
             raise ValidationError("topic_name", f"{name!r} is not a valid topic name")
         if name in self._topics or name in self._queues:
             raise TopicAlreadyExistsError(name)

@@ -108,7 +108,8 @@ class _Http:
         data = orjson.dumps(body) if body is not None else None
         try:
             async with self._client().request(
-                method, self.base + path, data=data, params=params, timeout=timeout
+                method, self.base + path, data=data, params=params, timeout=timeout,
+                headers=_JSON if data is not None else None,
             ) as response:
                 raw = await response.read()
                 status = response.status
@@ -134,6 +135,9 @@ class _Http:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+_JSON = {"Content-Type": "application/json"}  # the emulator refuses bodies of any other type
 
 
 def _q(value: str) -> str:
@@ -569,7 +573,9 @@ class EmulatorProvider(QueueProvider):
 
     # -- provisioning
     async def create_queue(self, name: QueueName, options: QueueOptions) -> QueueProperties:
-        answer = await self._http.call("PUT", self._queue_path(name), options.model_dump(mode="json"))
+        # The REST API takes durations as seconds (numbers), strictly.
+        body = {k: v.total_seconds() if isinstance(v, timedelta) else v for k, v in options.model_dump().items()}
+        answer = await self._http.call("PUT", self._queue_path(name), body)
         return QueueProperties.model_validate(answer)
 
     async def delete_queue(self, name: QueueName) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import re
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,8 @@ def b64(data: bytes) -> str:
 
 async def call(client: Client, method: str, path: str, body: Any = None, status: int = 200) -> Any:
     data = body if isinstance(body, bytes | str) else (json.dumps(body) if body is not None else None)
-    response = await client.request(method, path, data=data)
+    headers = {"Content-Type": "application/json"} if data is not None else None
+    response = await client.request(method, path, data=data, headers=headers)
     text = await response.text()
     assert response.status == status, f"{method} {path}: {response.status} {text}"
     return json.loads(text) if text else None
@@ -261,8 +261,26 @@ async def test_reset_forgets_everything(http: Client) -> None:
         ("POST", "/v1/queues/q/messages/deferred", {"sequence_numbers": [99]}, 404, "message_not_found"),
         ("POST", "/v1/queues/q/messages/schedule", {"messages": [{"body": ""}], "at": "2030-01-01T00:00:00"},
          400, "validation_error"),
-        ("POST", "/v1/queues/q/sessions/accept", {}, 400, "session_required"),
-        ("GET", "/v1/queues/q/sessions/s/state", None, 410, "session_lock_lost"),
+        ("POST", "/v1/queues/q/sessions/accept", {}, 409, "session_required"),
+        # strict types (issue 18): no string for a number, no boolean for a duration, no string for a flag
+        ("POST", "/v1/queues/q/messages", {"messages": [{"body": "", "time_to_live": "60"}]}, 400,
+         "validation_error"),
+        ("POST", "/v1/queues/q/messages/receive", {"timeout": "1"}, 400, "validation_error"),
+        ("POST", "/v1/queues/q/messages/receive", {"timeout": True}, 400, "validation_error"),
+        ("POST", "/v1/queues/q/messages/receive", {"max_messages": True}, 400, "validation_error"),
+        ("POST", "/v1/queues/q/messages/receive", {"max_messages": 2.5}, 400, "validation_error"),
+        ("PUT", "/v1/queues/new", {"requires_session": "yes"}, 400, "validation_error"),
+        ("PUT", "/v1/queues/new", {"requires_session": 1}, 400, "validation_error"),
+        ("PUT", "/v1/queues/new", {"lock_duration": "PT30S"}, 400, "validation_error"),
+        ("PUT", "/v1/queues/new", {"lock_duration": 301}, 400, "validation_error"),
+        ("PUT", "/v1/queues/new", {"max_size_bytes": "1000"}, 400, "validation_error"),
+        ("PUT", "/v1/queues/new", {"default_message_ttl": False}, 400, "validation_error"),
+        ("POST", "/v1/_control/faults", {"operation": "send", "latency": 1e9}, 400, "validation_error"),
+        ("POST", "/v1/_control/faults", {"operation": "send", "latency": 61}, 400, "validation_error"),
+        ("POST", "/v1/_control/faults", {"operation": "send", "count": "2"}, 400, "validation_error"),
+        ("POST", "/v1/_control/clock/advance", {"seconds": "5"}, 400, "validation_error"),
+        ("GET", "/v1/queues/q/sessions/s/state", None, 400, "validation_error"),  # no session_token
+        ("GET", "/v1/queues/q/sessions/s/state?session_token=nope", None, 410, "session_lock_lost"),
         ("GET", "/v1/no-such-thing", None, 404, "unsupported_operation"),
         ("POST", "/v1/queues/q", {}, 405, "unsupported_operation"),
     ],
@@ -392,20 +410,6 @@ async def test_rest_validation_errors_speak_plainly(emu_http: Any) -> None:
     assert "lock_duration" in error["message"]
 
 
-def _table_columns(page: str, body_id: str) -> list[bool]:
-    """Whether each header of the table whose body is ``body_id`` is a number column (class "num")."""
-    table = re.search(r"<thead>((?:(?!</thead>).)*)</thead>\s*<tbody id=\"" + body_id + '"', page, re.S)
-    assert table is not None, body_id
-    return ["num" in attrs for attrs in re.findall(r"<th([^>]*)>", table.group(1))]
-
-
-def _row_cells(page: str, array: str) -> list[bool]:
-    """Whether each cell the script pushes into ``array`` is a number cell."""
-    push = re.search(array + r"\.push\(\[(.*?)\]\);", page, re.S)
-    assert push is not None, array
-    return ['"num' in cell for cell in push.group(1).split("cell(")[1:]]
-
-
 @pytest.mark.asyncio
 async def test_the_overview_says_how_many_dead_letters_it_does_not_list(http: Client) -> None:
     # The dashboard pages through peek (tests/emulator/test_dashboard_browser.py); the overview's short list says
@@ -416,3 +420,16 @@ async def test_the_overview_says_how_many_dead_letters_it_does_not_list(http: Cl
         await call(http, "POST", f"/v1/queues/q/locks/{m['lock_token']}/dead-letter", {"reason": "why"}, 204)
     [queue] = (await call(http, "GET", "/v1/_control/overview"))["queues"]
     assert len(queue["dead_letters"]) == 20 and queue["dead_letters_total"] == 25
+@pytest.mark.asyncio
+async def test_405_names_the_allowed_methods(http: Client) -> None:
+    response = await http.request("POST", "/v1/queues/q", data="{}", headers={"Content-Type": "application/json"})
+    assert response.status == 405
+    assert {m.strip() for m in response.headers["Allow"].split(",")} == {"DELETE", "GET", "PATCH", "PUT"}
+
+
+@pytest.mark.asyncio
+async def test_integral_numbers_count_as_integers_and_whole_seconds_as_durations(http: Client) -> None:
+    options = {"lock_duration": 45, "max_delivery_count": 3.0, "requires_session": False}
+    await call(http, "PUT", "/v1/queues/q2", options, status=201)
+    props = await call(http, "GET", "/v1/queues/q2")
+    assert (props["options"]["lock_duration"], props["options"]["max_delivery_count"]) == (45.0, 3)

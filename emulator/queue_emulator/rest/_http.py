@@ -9,16 +9,21 @@ from pydantic import BaseModel
 
 from queue_runtime import QueueName, SubscriptionName
 from queue_runtime.broker import dead_letter_path
+from queue_runtime.errors import ValidationError
 
-__all__ = ["encode", "no_content", "parse", "path_of", "queue_of"]
+__all__ = ["MAX_TEXT", "encode", "no_content", "parse", "path_of", "path_text", "queue_of"]
+
+# The longest value each opaque path or query parameter may have; the OpenAPI document states the same.
+MAX_TEXT = {"lock_token": 200, "session_id": 128, "session_token": 200}
 
 M = TypeVar("M", bound=BaseModel)
 
 
 async def parse(request: web.Request, model: type[M]) -> M:
-    """The body as ``model``; an empty body means all defaults. Errors surface as pydantic's ValidationError."""
+    """The body as ``model``, strictly (no "5" for 5, no true for 1 s); an empty body means all defaults. Errors
+    surface as pydantic's ValidationError."""
     raw = await request.read()
-    return model.model_validate_json(raw if raw.strip() else b"{}")
+    return model.model_validate_json(raw if raw.strip() else b"{}", strict=True)
 
 
 def encode(model: BaseModel, status: int = 200) -> web.Response:
@@ -43,3 +48,15 @@ def queue_of(request: web.Request) -> QueueName:
 
 def path_of(queue: str, dead_letter: bool) -> str:
     return dead_letter_path(queue) if dead_letter else queue
+
+
+def path_text(request: web.Request, name: str) -> str:
+    """An opaque path or query value (token, session id): any text of 1 to ``MAX_TEXT[name]`` characters."""
+    value = request.match_info.get(name)
+    if value is None:
+        value = request.query.get(name)
+    if not value:
+        raise ValidationError(name, "is required")
+    if len(value) > MAX_TEXT[name]:
+        raise ValidationError(name, f"must be at most {MAX_TEXT[name]} characters, got {len(value)}")
+    return value

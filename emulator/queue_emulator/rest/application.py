@@ -13,6 +13,7 @@ from ..faults import FaultInjector
 from ..settings import EmulatorSettings
 from ..stats import Stats
 from .errors import error_middleware
+from .guard import RequestGuard, guard_middleware
 from .journal import client_middleware
 from .keys import ENDPOINTS, ENTITIES, FAULTS, OPENAPI, SETTINGS, STATS, WAITER
 from .openapi import build_openapi, encode_openapi
@@ -29,7 +30,9 @@ def create_rest_app(
     stats: Stats,
     endpoints: Endpoints,
 ) -> web.Application:
-    app = web.Application(client_max_size=settings.max_request_size, middlewares=[client_middleware, error_middleware])
+    guard = guard_middleware(RequestGuard.of(settings))
+    app = web.Application(client_max_size=settings.max_request_size,
+                          middlewares=[guard, client_middleware, error_middleware])
     app[SETTINGS] = settings
     app[ENTITIES] = entities
     app[FAULTS] = faults

@@ -29,7 +29,7 @@ _STATUS: tuple[tuple[type[qe.QueueError], int], ...] = (
     (qe.MessageTooLargeError, 413),
     (qe.BatchTooLargeError, 413),
     (qe.ValidationError, 400),
-    (qe.SessionRequiredError, 400),
+    (qe.SessionRequiredError, 409),  # well-formed, but the queue's configuration says otherwise
     (qe.UnsupportedOperationError, 400),
     (qe.MessageDecodeError, 400),
     (qe.ConfigurationError, 400),
@@ -71,7 +71,9 @@ def error_body(error: qe.QueueError) -> ErrorBody:
 
 def error_response(error: qe.QueueError, status: int | None = None) -> web.Response:
     body = ErrorResponse(error=error_body(error))
-    headers = {"Retry-After": str(max(1, round(error.retry_after)))} if error.retry_after else None
+    headers = {"Retry-After": str(max(1, round(error.retry_after)))} if error.retry_after else {}
+    if status == 405 and isinstance(error.details.get("allowed"), str):
+        headers["Allow"] = str(error.details["allowed"]).replace(",", ", ")  # RFC 9110: a 405 lists them
     return web.Response(
         body=body.model_dump_json(),
         status=status or http_status(error),

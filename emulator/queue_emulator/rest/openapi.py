@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from .. import __version__
+from ._http import MAX_TEXT
 from .keys import OPENAPI
 from .route import Route
 from .wire import ErrorResponse
@@ -20,15 +21,16 @@ __all__ = ["build_openapi", "serve_openapi"]
 
 _REF = "#/components/schemas/{model}"
 _PARAMETERS: dict[str, dict[str, Any]] = {
-    "queue": {"type": "string", "minLength": 1, "maxLength": 80,
-              "pattern": "^[A-Za-z0-9](?:[A-Za-z0-9_-]*[A-Za-z0-9])?$"},
-    "topic": {"type": "string", "minLength": 1, "maxLength": 80,
-              "pattern": "^[A-Za-z0-9](?:[A-Za-z0-9_-]*[A-Za-z0-9])?$"},
+    # The engine's naming rule (queue_runtime.broker.naming): Service Bus' entity rule without '/'.
+    "queue": {"type": "string", "minLength": 1, "maxLength": 260,
+              "pattern": "^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?$"},
+    # Tokens and session ids are opaque: any text of these lengths is well formed (a session id from another
+    # client may hold a space or a non-ASCII letter); the server checks the same lengths (``path_text``).
+    **{name: {"type": "string", "minLength": 1, "maxLength": longest} for name, longest in MAX_TEXT.items()},
+    "topic": {"type": "string", "minLength": 1, "maxLength": 260,
+              "pattern": "^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?$"},
     "subscription": {"type": "string", "minLength": 1, "maxLength": 50, "pattern": "^[^/\\\\\\s]+$"},
     "rule": {"type": "string", "minLength": 1, "maxLength": 50, "pattern": "^[^/\\\\]+$"},
-    "lock_token": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "^[A-Za-z0-9_-]+$"},
-    "session_id": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[A-Za-z0-9_.:-]+$"},
-    "session_token": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "^[A-Za-z0-9_-]+$"},
     "sequence_number": {"type": "integer", "minimum": 1},
     "dead_letter": {"type": "boolean", "default": False},
     "entity": {"type": "array", "items": {"type": "string"}, "description": "repeat for several; covers sub-entities"},

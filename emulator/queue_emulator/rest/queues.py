@@ -12,12 +12,18 @@ from typing import Any, TypeVar
 import orjson
 from aiohttp import web
 
-from queue_runtime import QueueName, QueueOptions
+from queue_runtime import QueueName
 from queue_runtime.broker import Broker, BrokerMessage
-from queue_runtime.errors import BatchTooLargeError, MessageLockLostError, QueueError, ValidationError
+from queue_runtime.errors import (
+    BatchTooLargeError,
+    MessageLockLostError,
+    QueueError,
+    UnsupportedOperationError,
+    ValidationError,
+)
 
-from ._http import encode, no_content, parse, path_of, queue_of
-from .errors import error_body
+from ._http import encode, no_content, parse, path_of, path_text, queue_of
+from .errors import error_body, error_response
 from .keys import BROKER, FAULTS, SETTINGS, WAITER
 from .wire import (
     AcceptSessionRequest,
@@ -30,6 +36,7 @@ from .wire import (
     PurgeRequest,
     PurgeResponse,
     QueueListResponse,
+    QueueOptionsIn,
     QueuePropertiesOut,
     ReceiveDeferredRequest,
     ReceiveRequest,
@@ -151,7 +158,7 @@ async def list_queues(request: web.Request) -> web.Response:
 
 async def create_queue(request: web.Request) -> web.Response:
     queue = queue_of(request)
-    options = await parse(request, QueueOptions)
+    options = (await parse(request, QueueOptionsIn)).to_options()
     broker = await _before(request, "create_queue", queue)
     return encode(QueuePropertiesOut.of(broker.create_queue(queue, options)), status=201)
 
@@ -248,7 +255,7 @@ def _lose_lock_if_injected(request: web.Request, broker: Broker, path: str, toke
 
 async def _settle_target(request: web.Request, operation: str, dead_letter: bool) -> tuple[Broker, str, str]:
     queue = queue_of(request)
-    token = request.match_info["lock_token"]
+    token = path_text(request, "lock_token")
     broker = await _before(request, operation, queue)
     path = path_of(queue, dead_letter)
     _lose_lock_if_injected(request, broker, path, token)
@@ -292,7 +299,12 @@ async def abandon(request: web.Request) -> web.Response:
 async def dead_letter(request: web.Request) -> web.Response:
     body = await parse(request, DeadLetterRequest)
     broker, path, token = await _settle_target(request, "dead_letter", body.dead_letter)
-    broker.dead_letter(path, token, body.reason, body.description, body.properties)
+    try:
+        broker.dead_letter(path, token, body.reason, body.description, body.properties)
+    except UnsupportedOperationError as exc:
+        # Well formed, but a dead-letter queue's messages cannot be dead-lettered again: a conflict with where
+        # the message is, not a malformed request.
+        return error_response(exc, 409)
     return no_content()
 
 
@@ -312,7 +324,7 @@ async def renew_lock(request: web.Request) -> web.Response:
 
 
 def _session_of(request: web.Request) -> tuple[QueueName, str]:
-    return queue_of(request), request.match_info["session_id"]
+    return queue_of(request), path_text(request, "session_id")
 
 
 async def list_sessions(request: web.Request) -> web.Response:
@@ -363,7 +375,7 @@ async def renew_session_lock(request: web.Request) -> web.Response:
 
 async def get_session_state(request: web.Request) -> web.Response:
     queue, session_id = _session_of(request)
-    token = request.query.get("session_token", "")
+    token = path_text(request, "session_token")
     broker = await _before(request, "get_session_state", queue)
     return encode(SessionStateResponse(state=broker.get_session_state(queue, session_id, token)))
 

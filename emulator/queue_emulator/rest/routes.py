@@ -46,6 +46,7 @@ from .wire import (
     PurgeRequest,
     PurgeResponse,
     QueueListResponse,
+    QueueOptionsIn,
     QueuePropertiesOut,
     ReceiveDeferredRequest,
     ReceiveRequest,
@@ -85,7 +86,7 @@ _MAIN: tuple[Route, ...] = (
     # queues
     Route("GET", "/v1/queues", queues.list_queues, "list_queues", "every queue with its depths",
           response=QueueListResponse, tag="queues"),
-    Route("PUT", Q, queues.create_queue, "create_queue", "create a queue", QueueOptions, QueuePropertiesOut, 201,
+    Route("PUT", Q, queues.create_queue, "create_queue", "create a queue", QueueOptionsIn, QueuePropertiesOut, 201,
           tag="queues"),
     Route("GET", Q, queues.get_queue, "get_queue", "a queue's options and depths", response=QueuePropertiesOut,
           tag="queues"),

@@ -8,14 +8,26 @@ from __future__ import annotations
 
 import base64
 import binascii
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    WithJsonSchema,
+)
 
 from queue_runtime import QueueOptions, QueueProperties
 from queue_runtime.broker import BrokerMessage, SessionLease, SessionSnapshot
+from queue_runtime.errors import ProviderError, QueueError
 
+from ..faults import NO_ERROR, OPERATIONS, TRANSPORT_FAULTS
 from .topics_wire import TopicOverview
 
 __all__ = [
@@ -44,6 +56,7 @@ __all__ = [
     "PurgeRequest",
     "PurgeResponse",
     "QueueListResponse",
+    "QueueOptionsIn",
     "ReceiveDeferredRequest",
     "ReceiveRequest",
     "ResubmitRequest",
@@ -89,6 +102,14 @@ Base64Bytes = Annotated[
 ]
 Seconds = Annotated[float, Field(ge=0, le=86_400 * 365 * 100, allow_inf_nan=False)]
 PollTimeout = Annotated[float, Field(ge=0, le=3600, allow_inf_nan=False, description="seconds to wait")]
+def _whole(value: Any) -> Any:
+    # JSON Schema's "integer" includes 3.0; strict pydantic does not. Take integral numbers, refuse the rest.
+    if isinstance(value, float) and not isinstance(value, bool) and value.is_integer():
+        return int(value)
+    return value
+
+
+Whole = Annotated[int, BeforeValidator(_whole)]
 PropertyValue = str | int | float | bool | None
 _STRICT = ConfigDict(extra="forbid")
 
@@ -149,6 +170,39 @@ class InfoResponse(BaseModel):
     admin_port: int | None = None
     admin_tls_port: int | None = None
     servicebus_admin_connection_string: str | None = None
+
+
+# At least a microsecond (timedelta's resolution), at most a century.
+Positive = Annotated[float, Field(ge=0.000_001, le=86_400 * 365 * 100, allow_inf_nan=False)]
+
+
+class QueueOptionsIn(BaseModel):
+    """The body of ``PUT /v1/queues/{queue}``: :class:`QueueOptions` with durations in seconds (numbers), every
+    range stated in the schema so that what the schema allows the server accepts."""
+
+    model_config = _STRICT
+
+    requires_session: bool = False
+    lock_duration: Annotated[float, Field(ge=1, le=300, allow_inf_nan=False)] = 30.0
+    max_delivery_count: Whole = Field(default=10, ge=1, le=2000)
+    default_message_ttl: Positive | None = None
+    dead_lettering_on_message_expiration: bool = False
+    duplicate_detection_window: Positive | None = None
+    max_size_bytes: Annotated[int, Field(ge=1), BeforeValidator(_whole)] | None = None
+
+    def to_options(self) -> QueueOptions:
+        def span(seconds: float | None) -> timedelta | None:
+            return None if seconds is None else timedelta(seconds=seconds)
+
+        return QueueOptions(
+            requires_session=self.requires_session,
+            lock_duration=timedelta(seconds=self.lock_duration),
+            max_delivery_count=self.max_delivery_count,
+            default_message_ttl=span(self.default_message_ttl),
+            dead_lettering_on_message_expiration=self.dead_lettering_on_message_expiration,
+            duplicate_detection_window=span(self.duplicate_detection_window),
+            max_size_bytes=self.max_size_bytes,
+        )
 
 
 class QueueOptionsOut(QueueOptions):
@@ -230,13 +284,13 @@ class ScheduleRequest(BaseModel):
 class CancelScheduledRequest(BaseModel):
     model_config = _STRICT
 
-    sequence_numbers: list[int] = Field(min_length=1)
+    sequence_numbers: list[Whole] = Field(min_length=1)
 
 
 class ReceiveRequest(BaseModel):
     model_config = _STRICT
 
-    max_messages: int = Field(default=1, ge=1)
+    max_messages: Whole = Field(default=1, ge=1)
     timeout: PollTimeout = 0.0
     dead_letter: bool = False
     receive_and_delete: bool = False
@@ -245,17 +299,17 @@ class ReceiveRequest(BaseModel):
 class PeekRequest(BaseModel):
     model_config = _STRICT
 
-    max_messages: int = Field(default=1, ge=1)
-    from_sequence: int = Field(default=1, ge=1)
+    max_messages: Whole = Field(default=1, ge=1)
+    from_sequence: Whole = Field(default=1, ge=1)
     dead_letter: bool = False
 
 
 class ReceiveDeferredRequest(BaseModel):
     model_config = _STRICT
 
-    sequence_numbers: list[int] = Field(min_length=1)
-    session_id: str | None = None
-    session_token: str | None = None
+    sequence_numbers: list[Whole] = Field(min_length=1)
+    session_id: str | None = Field(default=None, min_length=1, max_length=128)
+    session_token: Annotated[str, Field(min_length=1, max_length=200)] | None = None
 
 
 class MessageOut(BaseModel):
@@ -409,7 +463,8 @@ class DeferResponse(BaseModel):
 class AcceptSessionRequest(BaseModel):
     model_config = _STRICT
 
-    session_id: str | None = Field(default=None, min_length=1, description="omit to take the next available")
+    session_id: str | None = Field(default=None, min_length=1, max_length=128,
+                                   description="omit to take the next available")
     timeout: PollTimeout = 0.0
 
 
@@ -429,14 +484,17 @@ class AcceptSessionResponse(BaseModel):
     session: SessionOut | None = Field(description="null when no session became available within the timeout")
 
 
+SessionToken = Annotated[str, Field(min_length=1, max_length=200)]
+
+
 class SessionTokenRequest(BaseModel):
     model_config = _STRICT
 
-    session_token: str
+    session_token: SessionToken
 
 
 class SessionReceiveRequest(SessionTokenRequest):
-    max_messages: int = Field(default=1, ge=1)
+    max_messages: Whole = Field(default=1, ge=1)
     timeout: PollTimeout = 0.0
 
 
@@ -481,13 +539,47 @@ class AdvanceClockRequest(BaseModel):
     seconds: Seconds
 
 
+def _known_error_codes() -> list[str]:
+    found: set[str] = set()
+    pending: list[type[QueueError]] = [QueueError]
+    while pending:
+        cls = pending.pop()
+        found.add(cls.code)
+        pending.extend(cls.__subclasses__())
+    return sorted(found | {NO_ERROR, ProviderError.code} | TRANSPORT_FAULTS)  # transport faults: AMQP forms
+
+
+_OPERATION_NAMES = sorted(OPERATIONS)
+_ERROR_CODES = _known_error_codes()
+
+
+def _known_operation(value: str) -> str:
+    if value not in OPERATIONS:
+        raise ValueError(f"unknown operation; known: {', '.join(_OPERATION_NAMES)}")
+    return value
+
+
+def _known_error(value: str) -> str:
+    if value not in _ERROR_CODES:
+        raise ValueError("unknown error code (use a queue_runtime error code, or 'none')")
+    return value
+
+
+# Enumerations in the schema and the same check in the server: what the schema allows, the server accepts.
+FaultOperation = Annotated[str, AfterValidator(_known_operation),
+                           WithJsonSchema({"type": "string", "enum": _OPERATION_NAMES})]
+FaultError = Annotated[str, AfterValidator(_known_error), WithJsonSchema({"type": "string", "enum": _ERROR_CODES})]
+
+
 class FaultRequest(BaseModel):
     model_config = _STRICT
 
-    operation: str = Field(description="operation name, e.g. send, receive, complete (see docs/emulator.md)")
-    error: str = Field(default="service_unavailable", description="error code to fail with, or 'none'")
-    count: int = Field(default=1, ge=1, le=1_000_000)
-    latency: Seconds = Field(default=0.0, le=60)
+    operation: FaultOperation = Field(description="the operation to fail or slow down (see docs/emulator.md)")
+    error: FaultError = Field(default="service_unavailable", description="error code to fail with, or 'none'")
+    count: Whole = Field(default=1, ge=1, le=1_000_000)
+    latency: Annotated[float, Field(ge=0, le=60, allow_inf_nan=False)] = Field(
+        default=0.0, description="seconds to wait before answering (at most 60)"
+    )
     queue: str | None = Field(default=None, description="only calls on this queue")
 
 
