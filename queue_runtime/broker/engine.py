@@ -553,7 +553,7 @@ class Broker:
 
     def _tick_topic(self, topic: TopicEntity, now: float) -> None:
         for message in topic.due(now):
-            topic.fan_out(message, now, max_message_size=self.limits.max_message_size, notify=self._notify)
+            self._fan_out(topic, message, now)
 
     def _publish(self, topic: TopicEntity, messages: Sequence[BrokerMessage]) -> list[int]:
         now = self.clock.now()
@@ -584,8 +584,13 @@ class Broker:
             if message.scheduled_enqueue_time is not None and message.scheduled_enqueue_time > now:
                 topic.hold(message)
                 continue
-            topic.fan_out(message, now, max_message_size=self.limits.max_message_size, notify=self._notify)
+            self._fan_out(topic, message, now)
         return seqs
+
+    def _fan_out(self, topic: TopicEntity, message: BrokerMessage, now: float) -> None:
+        reached = topic.fan_out(message, now, max_message_size=self.limits.max_message_size, notify=self._notify)
+        # One journal line at the topic naming the subscriptions reached (each copy is also "sent" in its own).
+        self.journal.record(JournalKind.PUBLISHED, topic.name, now, message, reason=",".join(reached) or None)
 
     # ------------------------------------------------------------------ subscriptions
 
@@ -782,11 +787,12 @@ class Broker:
                 )
 
     def _install_forwarding(self, entity: QueueEntity, options: QueueOptions) -> None:
-        entity.forward = self._forwarder(options.forward_to) if options.forward_to else None
+        entity.forward = self._forwarder(entity.name, options.forward_to) if options.forward_to else None
         target = options.forward_dead_lettered_messages_to
-        entity.forward_dead_lettered = self._forwarder(target) if target else None
+        source = dead_letter_path(entity.name)
+        entity.forward_dead_lettered = self._forwarder(source, target) if target else None
 
-    def _forwarder(self, target: str) -> Forwarder:
+    def _forwarder(self, source: str, target: str) -> Forwarder:
         def forward(message: BrokerMessage, now: float) -> tuple[str, str] | None:
             if message.forward_hops >= self.limits.max_forward_hops:
                 return (
@@ -801,6 +807,7 @@ class Broker:
             except QueueError as exc:
                 message.forward_hops -= 1
                 return FORWARD_FAILED_REASON, f"Forwarding to '{target}' failed: {exc.message}"
+            self.journal.record(JournalKind.FORWARDED, source, now, message, reason=target)
             return None
 
         return forward

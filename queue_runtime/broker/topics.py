@@ -221,8 +221,9 @@ class TopicEntity:
         *,
         max_message_size: int,
         notify: Callable[[str], None],
-    ) -> None:
-        """Copy ``message`` into every subscription whose rules match it."""
+    ) -> list[str]:
+        """Copy ``message`` into every subscription whose rules match it; returns the subscriptions it reached."""
+        reached: list[str] = []
         context = CompiledRule.context(message)  # built once: the system properties only if an SQL rule asks
         for subscription in self._candidates(message):
             queue = subscription.queue
@@ -246,4 +247,6 @@ class TopicEntity:
                     notify(queue.name + DEAD_LETTER_SUFFIX)
                     continue
                 queue.add(copy_, now)
+            reached.append(subscription.name)
             notify(queue.name)
+        return reached

@@ -454,3 +454,16 @@ def test_sql_filters_see_system_properties_as_published(broker: Broker, clock: M
     broker.create_subscription("t", "a", rule=rule)
     broker.send("t", [msg(b"1", message_id="m2"), msg(b"2", message_id="m2"), msg(b"3", message_id="x")])
     assert bodies(broker, A) == [b"2"]
+
+
+def test_the_journal_names_the_subscriptions_a_publish_reached_and_each_forward(broker: Broker) -> None:
+    broker.create_queue("archive")
+    broker.create_subscription("t", "a")
+    broker.create_subscription("t", "b", rule=RuleProperties(name="none", filter=FalseFilter()))
+    broker.update_subscription("t", "a", SubscriptionOptions(forward_to="archive"))
+    broker.send("t", [msg(b"1", message_id="m-1")])
+    published = broker.journal.entries(entity="t", kinds=["published"])
+    assert [(e.message_id, e.reason) for e in published] == [("m-1", "a")]  # b's rule matched nothing
+    forwarded = broker.journal.entries(kinds=["forwarded"])
+    assert [(e.entity, e.reason) for e in forwarded] == [(A, "archive")]
+    assert bodies(broker, "archive") == [b"1"]

@@ -189,6 +189,11 @@ class QueueOptionsIn(BaseModel):
     dead_lettering_on_message_expiration: bool = False
     duplicate_detection_window: Positive | None = None
     max_size_bytes: Annotated[int, Field(ge=1), BeforeValidator(_whole)] | None = None
+    forward_to: str | None = Field(default=None, min_length=1, max_length=260,
+                                   description="auto-forward to this queue or topic (it must exist)")
+    forward_dead_lettered_messages_to: str | None = Field(
+        default=None, min_length=1, max_length=260, description="auto-forward dead letters to this queue or topic"
+    )
 
     def to_options(self) -> QueueOptions:
         def span(seconds: float | None) -> timedelta | None:
@@ -202,6 +207,8 @@ class QueueOptionsIn(BaseModel):
             dead_lettering_on_message_expiration=self.dead_lettering_on_message_expiration,
             duplicate_detection_window=span(self.duplicate_detection_window),
             max_size_bytes=self.max_size_bytes,
+            forward_to=self.forward_to,
+            forward_dead_lettered_messages_to=self.forward_dead_lettered_messages_to,
         )
 
 
