@@ -44,7 +44,7 @@ def b64(data: bytes) -> str:
 
 
 async def call(client: Client, method: str, path: str, body: Any = None, status: int = 200, **kw: Any) -> Any:
-    response = await client.request(method, path, data=json.dumps(body) if body is not None else None, **kw)
+    response = await client.request(method, path, json=body, **kw)
     text = await response.text()
     assert response.status == status, f"{method} {path}: {response.status} {text}"
     return json.loads(text) if text else None

@@ -23,8 +23,7 @@ def b64(data: bytes) -> str:
 
 
 async def call(client: Client, method: str, path: str, body: Any = None, status: int = 200) -> Any:
-    data = json.dumps(body) if body is not None else None
-    response = await client.request(method, path, data=data)
+    response = await client.request(method, path, json=body)
     text = await response.text()
     assert response.status == status, f"{method} {path}: {response.status} {text}"
     return json.loads(text) if text else None

@@ -19,11 +19,12 @@ MAX_TEXT = {"lock_token": 200, "session_id": 128, "session_token": 200}
 M = TypeVar("M", bound=BaseModel)
 
 
-async def parse(request: web.Request, model: type[M]) -> M:
+async def parse(request: web.Request, model: type[M], *, strict: bool = True) -> M:
     """The body as ``model``, strictly (no "5" for 5, no true for 1 s); an empty body means all defaults. Errors
-    surface as pydantic's ValidationError."""
+    surface as pydantic's ValidationError. ``strict=False`` for the library's own option models (topics,
+    subscriptions, rules), whose durations are given as seconds or ISO 8601 as the entity file takes them."""
     raw = await request.read()
-    return model.model_validate_json(raw if raw.strip() else b"{}", strict=True)
+    return model.model_validate_json(raw if raw.strip() else b"{}", strict=strict)
 
 
 def encode(model: BaseModel, status: int = 200) -> web.Response:

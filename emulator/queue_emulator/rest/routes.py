@@ -236,4 +236,7 @@ ROUTES: tuple[Route, ...] = _MAIN + _for_subscriptions(_MAIN)
 
 def add_routes(app: web.Application) -> None:
     for route in ROUTES:
-        app.router.add_route(route.method, route.path, route.handler, name=route.name)
+        # A sequence number is digits: ``/messages/{sequence_number}`` must not also claim ``/messages/peek``
+        # (or a 405 on those would advertise DELETE).
+        path = route.path.replace("{sequence_number}", r"{sequence_number:\d+}")
+        app.router.add_route(route.method, path, route.handler, name=route.name)

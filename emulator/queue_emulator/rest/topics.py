@@ -50,7 +50,10 @@ def _subscription(request: web.Request) -> SubscriptionName:
 async def _patch(request: web.Request, current: M) -> M:
     """``current`` with the fields the JSON body gives replaced (validated as a whole)."""
     raw = await request.read()
-    changes: Any = orjson.loads(raw) if raw.strip() else {}
+    try:
+        changes: Any = orjson.loads(raw) if raw.strip() else {}
+    except orjson.JSONDecodeError as exc:
+        raise ValidationError("body", f"the request body is not JSON: {exc}") from exc
     if not isinstance(changes, dict):
         changes = {"": changes}  # pydantic reports it: an object is expected
     values = current.model_dump()
@@ -78,7 +81,7 @@ async def list_topics(request: web.Request) -> web.Response:
 
 async def create_topic(request: web.Request) -> web.Response:
     topic = _topic(request)
-    options = await parse(request, TopicOptions)
+    options = await parse(request, TopicOptions, strict=False)
     broker = await _before(request, "create_topic", topic)
     return encode(TopicPropertiesOut.of(broker.create_topic(topic, options)), status=201)
 
@@ -115,7 +118,7 @@ async def list_subscriptions(request: web.Request) -> web.Response:
 
 async def create_subscription(request: web.Request) -> web.Response:
     name = _subscription(request)
-    body = await parse(request, SubscriptionCreateRequest)
+    body = await parse(request, SubscriptionCreateRequest, strict=False)
     broker = await _before(request, "create_subscription", name)
     options = SubscriptionOptions.model_validate(body.model_dump(exclude={"rule"}))
     created = broker.create_subscription(name.topic, name.subscription, options, body.rule)
@@ -161,7 +164,7 @@ async def list_rules(request: web.Request) -> web.Response:
 
 async def create_rule(request: web.Request) -> web.Response:
     name = _subscription(request)
-    rule = _rule_body(request, await parse(request, RuleProperties))
+    rule = _rule_body(request, await parse(request, RuleProperties, strict=False))
     broker = await _before(request, "create_rule", name)
     return encode(broker.create_rule(name.topic, name.subscription, rule), status=201)
 
@@ -174,7 +177,7 @@ async def get_rule(request: web.Request) -> web.Response:
 
 async def update_rule(request: web.Request) -> web.Response:
     name = _subscription(request)
-    rule = _rule_body(request, await parse(request, RuleProperties))
+    rule = _rule_body(request, await parse(request, RuleProperties, strict=False))
     broker = await _before(request, "update_rule", name)
     return encode(broker.update_rule(name.topic, name.subscription, rule))
 
