@@ -124,6 +124,11 @@ class QueueEmulatorContainer(DockerContainer):
         ``GET /health`` through the mapped port. If it does not, the container is removed and
         ``ContainerStartException`` says why, with the emulator's last output."""
         self._kwargs = {**self._kwargs, "labels": {**self._kwargs.get("labels", {}), **self._labels}}
+        # The emulator serves only Host names it knows (DNS-rebinding protection): the network aliases other
+        # containers use are added here, unless the caller set the allowed hosts itself.
+        aliases = [str(alias) for alias in (self._network_aliases or [])]
+        if aliases and "QUEUE_EMULATOR_ALLOWED_HOSTS" not in self.env:
+            self.with_env("QUEUE_EMULATOR_ALLOWED_HOSTS", ",".join(aliases))
         strategy = CompositeWaitStrategy(
             LogMessageWaitStrategy(READY_LINE), HttpWaitStrategy(HTTP_PORT, "/health").for_status_code(200)
         )
