@@ -50,14 +50,11 @@ class QueueOptions(BaseModel):
         return value
 
 
-class QueueProperties(BaseModel):
-    """A queue's settings and its depths at one moment."""
+class EntityDepths(BaseModel):
+    """The counts every receivable entity reports (a queue, a topic's subscription), defined once."""
 
     model_config = ConfigDict(frozen=True)
 
-    name: str
-    options: QueueOptions
-    created_at: datetime
     active_count: int = 0
     locked_count: int = 0
     scheduled_count: int = 0
@@ -69,3 +66,11 @@ class QueueProperties(BaseModel):
     @property
     def total_count(self) -> int:
         return self.active_count + self.locked_count + self.scheduled_count + self.deferred_count
+
+
+class QueueProperties(EntityDepths):
+    """A queue's settings and its depths at one moment."""
+
+    name: str
+    options: QueueOptions
+    created_at: datetime

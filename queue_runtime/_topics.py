@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ._queues import QueueOptions
+from ._queues import EntityDepths, QueueOptions
 
 __all__ = [
     "DEFAULT_RULE_NAME",
@@ -163,28 +163,15 @@ class TopicProperties(BaseModel):
     size_bytes: int = 0
 
 
-class SubscriptionProperties(BaseModel):
+class SubscriptionProperties(EntityDepths):
     """A subscription's settings and depths at one moment (the same counts as a queue's)."""
-
-    model_config = ConfigDict(frozen=True)
 
     topic: str
     name: str
     options: SubscriptionOptions
     created_at: datetime
     rule_count: int = 0
-    active_count: int = 0
-    locked_count: int = 0
-    scheduled_count: int = 0
-    deferred_count: int = 0
-    dead_letter_count: int = 0
-    size_bytes: int = 0
-    session_count: int = 0
 
     @property
     def path(self) -> str:
         return f"{self.topic}/Subscriptions/{self.name}"
-
-    @property
-    def total_count(self) -> int:
-        return self.active_count + self.locked_count + self.scheduled_count + self.deferred_count
