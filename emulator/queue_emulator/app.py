@@ -17,6 +17,7 @@ from aiohttp import web
 from pydantic import SecretStr
 
 from queue_runtime.broker import Broker, BrokerLimits, ManualClock, SystemClock
+from queue_runtime.broker.durable import DurableBroker
 from queue_runtime.broker.journal import Journal
 from queue_runtime.broker.waiting import BrokerWaiter
 from queue_runtime.errors import ConfigurationError
@@ -33,19 +34,26 @@ from .rest.keys import BROKER, ENDPOINTS, ENTITIES, FAULTS, SETTINGS, WAITER
 from .sas import SasRule, SasVerifier, parse_rule
 from .settings import EmulatorSettings
 from .stats import Stats
+from .storage import open_durable_broker
 from .tls import TlsMaterial, generate_tls
 
 __all__ = ["build_broker", "create_app"]
 
 
 def build_broker(settings: EmulatorSettings) -> Broker:
-    clock = ManualClock() if settings.clock == "manual" else SystemClock()
+    """The engine ``settings`` ask for: in memory, or (with ``data_dir``) filled from and written to the data
+    directory. Raises ``DataDirectoryError`` (a ``ConfigurationError``) for a damaged or busy directory."""
     limits = BrokerLimits(
         max_message_size=settings.max_message_size,
         max_queues=settings.max_queues,
         max_batch_messages=settings.max_batch_size,
     )
-    return Broker(clock, limits=limits, auto_create=settings.auto_create, journal=Journal(settings.journal_size))
+    journal = Journal(settings.journal_size)
+    if settings.data_dir is not None:
+        return open_durable_broker(settings.data_dir, sync=settings.data_sync, manual_clock=settings.clock == "manual",
+                                   limits=limits, auto_create=settings.auto_create, journal=journal)
+    clock = ManualClock() if settings.clock == "manual" else SystemClock()
+    return Broker(clock, limits=limits, auto_create=settings.auto_create, journal=journal)
 
 
 def create_app(settings: EmulatorSettings | None = None, *, broker: Broker | None = None) -> web.Application:
@@ -86,7 +94,12 @@ def sas_rules(settings: EmulatorSettings, entities: EntityDeclarations) -> tuple
 def _engine(given: Broker | None) -> Callable[[web.Application], AsyncIterator[None]]:
     async def engine(app: web.Application) -> AsyncIterator[None]:
         broker = given if given is not None else build_broker(app[SETTINGS])
-        app[ENTITIES].apply(broker)
+        try:
+            app[ENTITIES].apply(broker)  # with a data directory: only what it does not hold yet
+        except BaseException:
+            if isinstance(broker, DurableBroker):
+                broker.close()
+            raise
         waiter = BrokerWaiter(broker)
         app[BROKER] = broker
         app[WAITER] = waiter
@@ -136,6 +149,8 @@ def _engine(given: Broker | None) -> Callable[[web.Application], AsyncIterator[N
                 await amqp.close()
             if material is not None and settings.tls_dir is None:
                 shutil.rmtree(material.ca_path.parent, ignore_errors=True)  # the temporary directory we made
+            if isinstance(broker, DurableBroker):
+                broker.close()  # every front is closed: nothing writes any more
 
     return engine
 

@@ -49,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-request-size", type=int, help=helptext("max_request_size"))
     parser.add_argument("--max-batch-size", type=int, help=helptext("max_batch_size"))
     parser.add_argument("--max-queues", type=int, help=helptext("max_queues"))
+    parser.add_argument("--data-dir", help=helptext("data_dir"))
+    parser.add_argument("--data-sync", choices=["normal", "full"], help=helptext("data_sync"))
     parser.add_argument("--journal-size", type=int, help=helptext("journal_size"))
     parser.add_argument("--log-level", choices=["debug", "info", "warning", "error", "critical"],
                         help=helptext("log_level"))
@@ -138,6 +140,8 @@ async def serve(settings: EmulatorSettings, release_logs: Callable[[], None] = l
     print(f"  REST API   {server.url}/v1  (OpenAPI: {server.url}/v1/openapi.json)", flush=True)
     print(f"  dashboard  {server.url}/", flush=True)
     print(f"  clock      {settings.clock}; auto-create {'on' if settings.auto_create else 'off'}", flush=True)
+    if settings.data_dir is not None:
+        print(f"  data dir   {settings.data_dir} (kept across restarts; sync {settings.data_sync})", flush=True)
     if server.amqp_port is not None:
         print(f"  AMQP 1.0   amqp://{settings.host}:{server.amqp_port} (Azure Service Bus)", flush=True)
         print(f"  connection string  {server.servicebus_connection_string}", flush=True)

@@ -37,6 +37,15 @@ class EmulatorSettings(BaseModel):
     max_request_size: int = Field(default=16 * 1024 * 1024, ge=1024, description="bytes of one HTTP request body")
     max_batch_size: int = Field(default=1000, ge=1, description="messages per send/receive/settle request")
     max_queues: int = Field(default=100_000, ge=1, description="queues the emulator will hold")
+    data_dir: Path | None = Field(
+        default=None,
+        description="keep entities and messages in this directory (SQLite, WAL mode) across restarts and crashes; "
+                    "unset keeps everything in memory",
+    )
+    data_sync: Literal["normal", "full"] = Field(
+        default="normal",
+        description="'normal' survives a killed process; 'full' also fsyncs each operation to survive power loss",
+    )
     journal_size: int = Field(default=10_000, ge=0, description="operations the journal keeps (0 turns it off)")
     log_level: LogLevel = Field(default="info", description="logging level")
     amqp: bool = Field(default=True, description="serve the Azure Service Bus AMQP 1.0 front")
@@ -120,7 +129,7 @@ class EmulatorSettings(BaseModel):
                 continue
             env = environ.get(ENV_PREFIX + name.upper())
             if env is not None and env != "":
-                values[name] = env.lower() if name in ("clock", "log_level") else env
+                values[name] = env.lower() if name in ("clock", "log_level", "data_sync") else env
         return cls.model_validate(values)
 
     def servicebus_connection_string(self, amqp_port: int) -> str:

@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._queues import QueueOptions, QueueProperties
 from .._topics import (
@@ -48,6 +48,9 @@ from .naming import check_queue_name
 from .records import BrokerMessage, MessageState, SessionLease, SessionSnapshot, check_portable, message_size
 from .rules import CompiledRule, compile_rule
 from .topics import SubscriptionEntity, TopicEntity
+
+if TYPE_CHECKING:
+    from .durable import Changes
 
 __all__ = ["HOP_LIMIT_REASON", "Broker", "BrokerLimits", "IdleReport", "dead_letter_path", "subscription_path"]
 
@@ -108,8 +111,11 @@ class Broker:
         auto_create: bool = False,
         auto_create_options: QueueOptions | None = None,
         journal: Journal | None = None,
+        changes: Changes | None = None,
     ) -> None:
         self.clock = clock or SystemClock()
+        # What the current operation changed, for a data directory (see durable.py); None keeps nothing.
+        self._changes = changes
         self.limits = limits or BrokerLimits()
         self.auto_create = auto_create
         self.auto_create_options = auto_create_options or QueueOptions()
@@ -152,6 +158,7 @@ class Broker:
         now = self.clock.now()
         entity = self._new_entity(name, options, now)
         self._queues[name] = entity
+        self._defined(name)
         return self.get_queue(name)
 
     def update_queue(self, name: str, options: QueueOptions) -> QueueProperties:
@@ -161,13 +168,14 @@ class Broker:
             raise ValidationError("requires_session", "cannot be changed after the queue is created")
         self._check_forwarding(name, options.forward_to, options.forward_dead_lettered_messages_to)
         self._apply_options(entity, options)
+        self._defined(name)
         return self.get_queue(name)
 
     def _new_entity(self, name: str, options: QueueOptions, now: float) -> QueueEntity:
         dead_letter = QueueEntity(dead_letter_path(name), QueueOptions(lock_duration=options.lock_duration),
-                                  now, notify=self._notify, journal=self.journal)
+                                  now, notify=self._notify, journal=self.journal, changes=self._changes)
         entity = QueueEntity(name, options, now, notify=self._notify, dead_letter=dead_letter,
-                             journal=self.journal)
+                             journal=self.journal, changes=self._changes)
         self._install_forwarding(entity, options)
         return entity
 
@@ -181,6 +189,7 @@ class Broker:
             if name in self._topics:
                 raise QueueNotFoundError(name, details={"hint": f"'{name}' is a topic: delete it as a topic"})
             raise QueueNotFoundError(name)
+        self._defined(name)
         self._notify(name)
         self._notify(dead_letter_path(name))
 
@@ -218,6 +227,8 @@ class Broker:
         self._queues.clear()
         self.journal.clear()
         self._topics.clear()
+        if self._changes is not None:
+            self._changes.wiped()
         for name in names:
             self._notify(name)
             self._notify(dead_letter_path(name))
@@ -498,11 +509,13 @@ class Broker:
                 f"cannot create topic '{name}': the limit of {self.limits.max_topics} topics is reached",
                 details={"max_topics": self.limits.max_topics},
             )
-        self._topics[name] = TopicEntity(name, options or TopicOptions(), self.clock.now())
+        self._topics[name] = TopicEntity(name, options or TopicOptions(), self.clock.now(), changes=self._changes)
+        self._defined(name)
         return self.get_topic(name)
 
     def update_topic(self, name: str, options: TopicOptions) -> TopicProperties:
         self._topic(name).options = options
+        self._defined(name)
         return self.get_topic(name)
 
     def get_topic(self, name: str) -> TopicProperties:
@@ -527,6 +540,7 @@ class Broker:
         topic = self._topics.pop(name, None)
         if topic is None:
             raise TopicNotFoundError(name)
+        self._defined(name)
         for subscription in topic.subscriptions.values():
             self._notify(subscription.path)
             self._notify(dead_letter_path(subscription.path))
@@ -622,6 +636,7 @@ class Broker:
         self._add_rule(entity, subscription, compiled, now)
         entity.subscriptions[name] = subscription
         entity.index(subscription)
+        self._defined(path)
         return self.get_subscription(topic, name)
 
     def update_subscription(self, topic: str, name: str, options: SubscriptionOptions) -> SubscriptionProperties:
@@ -631,6 +646,7 @@ class Broker:
         self._check_forwarding(subscription.path, options.forward_to, options.forward_dead_lettered_messages_to)
         subscription.options = options
         self._apply_options(subscription.queue, options.queue_options())
+        self._defined(subscription.path)
         return self.get_subscription(topic, name)
 
     def get_subscription(self, topic: str, name: str) -> SubscriptionProperties:
@@ -665,6 +681,7 @@ class Broker:
         for rule in subscription.rules.values():
             entity.count_rule(rule, -1)
         entity.unindex(name)
+        self._defined(subscription.path)
         self._notify(subscription.path)
         self._notify(dead_letter_path(subscription.path))
 
@@ -701,6 +718,7 @@ class Broker:
         compiled = self._compile(entity, rule)
         self._add_rule(entity, sub, compiled, self.clock.now())
         entity.index(sub)
+        self._defined(sub.path)
         return self.get_rule(topic, subscription, rule.name)
 
     def update_rule(self, topic: str, subscription: str, rule: RuleProperties) -> RuleProperties:
@@ -719,6 +737,7 @@ class Broker:
         sub.rules[rule.name] = compiled
         entity.count_rule(compiled, +1)
         entity.index(sub)
+        self._defined(sub.path)
         return self.get_rule(topic, subscription, rule.name)
 
     def delete_rule(self, topic: str, subscription: str, name: str) -> None:
@@ -730,6 +749,7 @@ class Broker:
         sub.rule_created.pop(name, None)
         entity.count_rule(rule, -1)
         entity.index(sub)
+        self._defined(sub.path)
 
     def get_rule(self, topic: str, subscription: str, name: str) -> RuleProperties:
         sub = self._subscription(topic, subscription)
@@ -772,6 +792,10 @@ class Broker:
             f"rule '{name}' of subscription '{subscription}' (topic '{topic}') does not exist",
             details={"topic": topic, "subscription": subscription, "rule": name},
         )
+
+    def _defined(self, path: str) -> None:
+        if self._changes is not None:
+            self._changes.defined(path)
 
     # ------------------------------------------------------------------ auto-forwarding
 

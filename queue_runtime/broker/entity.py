@@ -15,7 +15,7 @@ import heapq
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sortedcontainers import SortedList
 
@@ -41,6 +41,9 @@ from .records import (
     message_size,
 )
 from .tokens import new_lock_token
+
+if TYPE_CHECKING:
+    from .durable import Changes
 
 __all__ = ["DEAD_LETTER_SUFFIX", "QueueEntity"]
 
@@ -80,8 +83,11 @@ class QueueEntity:
         notify: Callable[[str], None],
         dead_letter: QueueEntity | None = None,
         journal: Journal | None = None,
+        changes: Changes | None = None,
     ) -> None:
         self.name = name
+        # What a data directory must write after the current operation (None: nothing is persisted).
+        self._changes = changes
         self._journal = journal if journal is not None else Journal(1, enabled=False)
         self.options = options
         self.created_at = created_at
@@ -211,6 +217,7 @@ class QueueEntity:
             # Already stored once (a caller passed the same object twice): keep an independent copy.
             message = message.snapshot()
         window = self.options.duplicate_detection_window
+        changes = self._changes
         if window is not None and message.message_id is not None:
             self._forget_old_ids(now - window.total_seconds())
             duplicate_of = self._dedup.get(message.message_id)
@@ -218,9 +225,13 @@ class QueueEntity:
                 return duplicate_of
             self._dedup[message.message_id] = self._next_sequence
             self._dedup_order.append((now, message.message_id))
+            if changes is not None:
+                changes.remembered(self, message.message_id, self._next_sequence, now)
         seq = self._next_sequence
         self._next_sequence += 1
         message.sequence_number = seq
+        if changes is not None:
+            changes.added(self, seq)
         message.delivery_count = message.delivery_count if self.is_dead_letter else 0
         message.lock_token = None
         message.locked_until = None
@@ -371,6 +382,8 @@ class QueueEntity:
         message = self._locked(token)
         if properties:
             message.application_properties.update(properties)
+            if self._changes is not None:
+                self._changes.added(self, message.sequence_number)
         self._journal.record(JournalKind.ABANDONED, self.name, now, message)
         self._unlock(message, now, lost=None)
         self._notify(self.name)
@@ -388,6 +401,8 @@ class QueueEntity:
         message = self._locked(token)
         if properties:
             message.application_properties.update(properties)
+            if self._changes is not None:
+                self._changes.added(self, message.sequence_number)
         self._drop_lock(message, "settled", now)
         message.deferred = True
         self._move(message, MessageState.DEFERRED)
@@ -410,6 +425,8 @@ class QueueEntity:
         message = self._locked(token)
         if properties:
             message.application_properties.update(properties)
+            if self._changes is not None:
+                self._changes.added(self, message.sequence_number)
         self._drop_lock(message, "settled", now)
         self._to_dead_letter(message, now, reason, description)
 
@@ -428,6 +445,8 @@ class QueueEntity:
         self._messages[seq] = message
         self._order.add(seq)
         self.size_bytes += message.size
+        if self._changes is not None:
+            self._changes.added(self, seq)
         if message.expires_at is not None:
             heapq.heappush(self._ttl, (message.expires_at, seq))
         self._make_available(message, now)
@@ -458,6 +477,8 @@ class QueueEntity:
         until = now + self._lock_seconds
         message.locked_until = until
         heapq.heappush(self._lock_expiry, (until, token))
+        if self._changes is not None:
+            self._changes.changed(self, message.sequence_number)
         return until
 
     # ------------------------------------------------------------------ sessions
@@ -534,6 +555,8 @@ class QueueEntity:
         session.state = state
         if now is not None:
             session.state_updated_at = now
+        if self._changes is not None:
+            self._changes.session(self, session_id)
 
     def session_locked_until(self, session_id: str, token: str) -> float:
         return self._held_session(session_id, token).locked_until
@@ -662,9 +685,80 @@ class QueueEntity:
         self._journal.record_entity(JournalKind.PURGED, self.name, now, f"{count} messages")
         for message in list(self._messages.values()):
             self._remove(message)
+        if self._changes is not None:
+            for session_id in self._sessions:
+                self._changes.session(self, session_id)
         self._sessions.clear()
         self._acceptable.clear()
         return count
+
+    # ------------------------------------------------------------------ a data directory
+
+    @property
+    def next_sequence(self) -> int:
+        return self._next_sequence
+
+    def stored(self, sequence_number: int) -> BrokerMessage | None:
+        """The live record of a message (not a copy: for a store to write), or None once it is gone."""
+        return self._messages.get(sequence_number)
+
+    def stored_session(self, session_id: str) -> tuple[bytes, float | None] | None:
+        """A session's state and when it was set, or None when it has none."""
+        session = self._sessions.get(session_id)
+        if session is None or session.state is None:
+            return None
+        return session.state, session.state_updated_at
+
+    def load(
+        self,
+        next_sequence: int,
+        messages: Iterable[BrokerMessage],
+        sessions: Iterable[tuple[str, bytes, float | None]],
+        remembered: Iterable[tuple[str, int, float]],
+    ) -> None:
+        """Put back what a data directory kept, each message in the state it was saved in (an empty entity only).
+
+        Locks come back with their deadlines. A session lock belongs to a receiver's link, which a restart has
+        closed: call :meth:`lose_session_locks` once everything is loaded."""
+        assert not self._messages, "load() fills an empty entity"
+        self._next_sequence = next_sequence
+        for session_id, state, updated_at in sessions:
+            self._sessions[session_id] = _Session(session_id, state=state, state_updated_at=updated_at)
+        for message_id, seq, at in sorted(remembered, key=lambda entry: entry[2]):
+            self._dedup[message_id] = seq
+            self._dedup_order.append((at, message_id))
+        for message in sorted(messages, key=lambda m: m.sequence_number):
+            seq = message.sequence_number
+            self._messages[seq] = message
+            self._order.add(seq)
+            self.counts[message.state] += 1
+            self.size_bytes += message.size
+            if message.expires_at is not None:
+                heapq.heappush(self._ttl, (message.expires_at, seq))
+            if message.state is MessageState.AVAILABLE:
+                self._queue_available(message)
+            elif message.state is MessageState.SCHEDULED:
+                heapq.heappush(self._scheduled, (message.enqueued_time, seq))
+            elif message.state is MessageState.LOCKED:
+                assert message.lock_token is not None and message.locked_until is not None
+                self._locks[message.lock_token] = seq
+                if message.session_id is not None and self.options.requires_session:
+                    session = self._sessions.get(message.session_id)
+                    if session is None:
+                        session = self._sessions[message.session_id] = _Session(message.session_id)
+                    session.in_flight.add(seq)
+                    session.holder = session.holder or self._new_token()
+                else:
+                    heapq.heappush(self._lock_expiry, (message.locked_until, message.lock_token))
+        for session in self._sessions.values():
+            self._offer_session(session)
+
+    def lose_session_locks(self, now: float) -> None:
+        """A restart closed every link: each session lock is lost, its messages go back (or to the dead-letter
+        queue, by the max-delivery rule) exactly as when a lock expires."""
+        for session in list(self._sessions.values()):
+            if session.holder is not None:
+                self._release_session(session, now, lost=True)
 
     # ------------------------------------------------------------------ internals
 
@@ -687,6 +781,8 @@ class QueueEntity:
         self.counts[message.state] -= 1
         self.counts[state] += 1
         message.state = state
+        if self._changes is not None:
+            self._changes.changed(self, message.sequence_number)
 
     def _make_available(self, message: BrokerMessage, now: float) -> None:
         if message.expires_at is not None and message.expires_at <= now:
@@ -696,6 +792,9 @@ class QueueEntity:
             self._forward(message, now)
             return
         self._move(message, MessageState.AVAILABLE)
+        self._queue_available(message)
+
+    def _queue_available(self, message: BrokerMessage) -> None:
         seq = message.sequence_number
         if message.session_id is not None and self.options.requires_session:
             session = self._sessions.get(message.session_id)
@@ -802,6 +901,8 @@ class QueueEntity:
         seq = message.sequence_number
         if self._messages.pop(seq, None) is None:
             return
+        if self._changes is not None:
+            self._changes.changed(self, seq)
         self._order.remove(seq)
         self.counts[message.state] -= 1
         self.size_bytes -= message.size
@@ -824,6 +925,8 @@ class QueueEntity:
 
     def _forget_old_ids(self, horizon: float) -> None:
         order = self._dedup_order
+        if order and order[0][0] < horizon and self._changes is not None:
+            self._changes.forgot(self, horizon)
         while order and order[0][0] < horizon:
             _, message_id = order.popleft()
             self._dedup.pop(message_id, None)

@@ -16,14 +16,17 @@ from __future__ import annotations
 
 import heapq
 from collections import deque
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 from .._topics import CorrelationFilter, SubscriptionOptions, TopicOptions
 from ..errors import QueueError
 from .entity import DEAD_LETTER_SUFFIX, QueueEntity
 from .records import BrokerMessage, message_size
 from .rules import CompiledRule, Context
+
+if TYPE_CHECKING:
+    from .durable import Changes
 
 __all__ = ["FILTER_EXCEPTION_REASON", "SubscriptionEntity", "TopicEntity"]
 
@@ -80,8 +83,11 @@ class SubscriptionEntity:
 
 
 class TopicEntity:
-    def __init__(self, name: str, options: TopicOptions, created_at: float) -> None:
+    def __init__(
+        self, name: str, options: TopicOptions, created_at: float, *, changes: Changes | None = None
+    ) -> None:
         self.name = name
+        self._changes = changes
         self.options = options
         self.created_at = created_at
         self.subscriptions: dict[str, SubscriptionEntity] = {}
@@ -164,6 +170,8 @@ class TopicEntity:
         if window is not None and message.message_id is not None:
             horizon = now - window.total_seconds()
             order = self._dedup_order
+            if order and order[0][0] < horizon and self._changes is not None:
+                self._changes.forgot(self, horizon)
             while order and order[0][0] < horizon:
                 _, old = order.popleft()
                 self._dedup.pop(old, None)
@@ -172,8 +180,12 @@ class TopicEntity:
                 return duplicate_of, False
             self._dedup[message.message_id] = self._next_sequence
             self._dedup_order.append((now, message.message_id))
+            if self._changes is not None:
+                self._changes.remembered(self, message.message_id, self._next_sequence, now)
         seq = self._next_sequence
         self._next_sequence += 1
+        if self._changes is not None:
+            self._changes.numbered(self)
         message.sequence_number = seq
         message.enqueued_time = now  # what sys.EnqueuedTimeUtc reads while the rules run
         ttl = self.options.default_message_ttl
@@ -189,12 +201,16 @@ class TopicEntity:
         self._pending[message.sequence_number] = message
         self.pending_bytes += message.size
         heapq.heappush(self._scheduled, (message.scheduled_enqueue_time, message.sequence_number))
+        if self._changes is not None:
+            self._changes.added(self, message.sequence_number)
 
     def cancel(self, seq: int) -> bool:
         message = self._pending.pop(seq, None)
         if message is None:
             return False
         self.pending_bytes -= message.size
+        if self._changes is not None:
+            self._changes.changed(self, seq)
         return True
 
     def has_pending(self, seq: int) -> bool:
@@ -209,10 +225,35 @@ class TopicEntity:
             if message is not None:
                 self.pending_bytes -= message.size
                 ready.append(message)
+                if self._changes is not None:
+                    self._changes.changed(self, seq)
         return ready
 
     def next_due(self) -> float | None:
         return self._scheduled[0][0] if self._scheduled else None
+
+    # ------------------------------------------------------------------ a data directory
+
+    @property
+    def next_sequence(self) -> int:
+        return self._next_sequence
+
+    def stored(self, sequence_number: int) -> BrokerMessage | None:
+        """A message scheduled at the topic (the live record), or None once it fanned out or was cancelled."""
+        return self._pending.get(sequence_number)
+
+    def load(
+        self, next_sequence: int, pending: Iterable[BrokerMessage], remembered: Iterable[tuple[str, int, float]]
+    ) -> None:
+        """Put back what a data directory kept: the sequence counter, scheduled messages, the dedup window."""
+        self._next_sequence = next_sequence
+        for message_id, seq, at in sorted(remembered, key=lambda entry: entry[2]):
+            self._dedup[message_id] = seq
+            self._dedup_order.append((at, message_id))
+        changes, self._changes = self._changes, None
+        for message in pending:
+            self.hold(message)
+        self._changes = changes
 
     def fan_out(
         self,

@@ -1,0 +1,7 @@
+"""The data directory: an optional SQLite database (WAL mode) that keeps the engine's state across restarts and
+crashes. See ``docs/persistence.md``."""
+
+from .codec import RecordCorrupted
+from .sqlite import DATABASE_NAME, DataDirectoryError, SqliteStore, open_durable_broker
+
+__all__ = ["DATABASE_NAME", "DataDirectoryError", "RecordCorrupted", "SqliteStore", "open_durable_broker"]
