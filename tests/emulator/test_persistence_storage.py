@@ -1,0 +1,178 @@
+"""The data directory's file: damage of every kind is found at start, with a clear error, and nothing is loaded;
+a directory holds one emulator at a time; values keep their exact types."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+import uuid
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from queue_emulator.amqp.protocol.types import Long, Symbol, Timestamp, UByte
+from queue_emulator.storage import DATABASE_NAME, DataDirectoryError, open_durable_broker
+from queue_emulator.storage.codec import RecordCorrupted, decode, encode
+
+from queue_runtime import QueueOptions
+from queue_runtime.broker import BrokerMessage
+from queue_runtime.errors import ConfigurationError
+
+
+def filled(directory: Path, count: int = 20) -> None:
+    broker = open_durable_broker(directory)
+    try:
+        broker.create_queue("q", QueueOptions(duplicate_detection_window=timedelta(minutes=5)))
+        broker.create_queue("s", QueueOptions(requires_session=True))
+        for start in range(0, count, 500):
+            broker.send("q", [BrokerMessage(body=b"x" * 100, message_id=f"m{i}")
+                              for i in range(start, min(count, start + 500))])
+        lease = broker.accept_session("s", "one")
+        assert lease is not None
+        broker.set_session_state("s", "one", lease.lock_token, b"state")
+    finally:
+        broker.close()
+
+
+def sql(directory: Path, statement: str, *args: object) -> None:
+    db = sqlite3.connect(directory / DATABASE_NAME)
+    with db:
+        db.execute(statement, args)
+    db.close()
+
+
+def test_a_directory_that_holds_nothing_yet_is_created(tmp_path: Path) -> None:
+    directory = tmp_path / "new" / "data"
+    broker = open_durable_broker(directory)
+    broker.close()
+    assert (directory / DATABASE_NAME).is_file()
+    again = open_durable_broker(directory)
+    assert again.queue_names() == []
+    again.close()
+
+
+@pytest.mark.parametrize(
+    ("damage", "names"),
+    [
+        ("flip a bit of message 7", "message 7 of 'q'"),
+        ("UPDATE states SET state_crc = state_crc + 1 WHERE seq = 3", "message 3 of 'q'"),
+        ("DELETE FROM states WHERE seq = 5", "message 5 of 'q': its state row is missing"),
+        ("UPDATE entities SET next_sequence = 1 WHERE path = 'q'", "entity 'q'"),
+        ("UPDATE sessions SET state = x'00'", "session 'one'"),
+        ("UPDATE dedup SET seq = 99 WHERE message_id = 'm4'", "'m4'"),
+        ("DELETE FROM entities WHERE path = 'q'", "belongs to no entity"),
+    ],
+)
+def test_a_damaged_row_stops_the_start_and_names_the_row(tmp_path: Path, damage: str, names: str) -> None:
+    filled(tmp_path)
+    if damage.startswith("flip"):
+        db = sqlite3.connect(tmp_path / DATABASE_NAME)
+        [content] = db.execute("SELECT content FROM messages WHERE seq = 7").fetchone()
+        flipped = content[:10] + bytes([content[10] ^ 1]) + content[11:]
+        with db:
+            db.execute("UPDATE messages SET content = ? WHERE seq = 7", (flipped,))
+        db.close()
+    else:
+        sql(tmp_path, damage)
+    with pytest.raises(DataDirectoryError, match="damaged or truncated") as caught:
+        open_durable_broker(tmp_path)
+    assert names in caught.value.message
+    assert "nothing was loaded" in caught.value.message
+    assert isinstance(caught.value, ConfigurationError)
+
+
+def test_a_truncated_file_is_found(tmp_path: Path) -> None:
+    filled(tmp_path, count=2000)  # several pages
+    path = tmp_path / DATABASE_NAME
+    size = path.stat().st_size
+    with path.open("r+b") as handle:
+        handle.truncate(size // 2)
+    with pytest.raises(DataDirectoryError, match="damaged or truncated"):
+        open_durable_broker(tmp_path)
+
+
+def test_random_bytes_over_a_page_are_found(tmp_path: Path) -> None:
+    filled(tmp_path, count=2000)
+    path = tmp_path / DATABASE_NAME
+    with path.open("r+b") as handle:
+        handle.seek(path.stat().st_size // 2)
+        handle.write(os.urandom(3000))
+    with pytest.raises(DataDirectoryError, match="damaged or truncated"):
+        open_durable_broker(tmp_path)
+
+
+def test_a_file_that_is_no_database_is_refused(tmp_path: Path) -> None:
+    (tmp_path / DATABASE_NAME).write_bytes(b"this is not SQLite at all" * 100)
+    with pytest.raises(DataDirectoryError, match="damaged or truncated"):
+        open_durable_broker(tmp_path)
+
+
+def test_another_programs_database_is_refused(tmp_path: Path) -> None:
+    sql(tmp_path, "CREATE TABLE customers (name TEXT)")
+    with pytest.raises(DataDirectoryError, match="not a queue-emulator database"):
+        open_durable_broker(tmp_path)
+
+
+def test_a_newer_format_is_refused(tmp_path: Path) -> None:
+    filled(tmp_path)
+    sql(tmp_path, "PRAGMA user_version = 99")
+    with pytest.raises(DataDirectoryError, match="storage format 99"):
+        open_durable_broker(tmp_path)
+
+
+def test_one_emulator_per_directory(tmp_path: Path) -> None:
+    first = open_durable_broker(tmp_path)
+    try:
+        with pytest.raises(DataDirectoryError, match="in use by another emulator"):
+            open_durable_broker(tmp_path)
+    finally:
+        first.close()
+    open_durable_broker(tmp_path).close()  # free again once the first one closed
+
+
+def test_the_command_line_says_what_is_wrong_in_one_line(tmp_path: Path) -> None:
+    filled(tmp_path)
+    sql(tmp_path, "UPDATE messages SET content_crc = 0 WHERE seq = 1")
+    result = subprocess.run(
+        [sys.executable, "-m", "queue_emulator", "--data-dir", str(tmp_path), "--port", "0", "--no-amqp", "--no-admin"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 2
+    assert result.stdout == ""  # no banner: it never started
+    lines = result.stderr.strip().splitlines()
+    assert lines == [f"queue-emulator: the data directory's database {str(tmp_path / DATABASE_NAME)!r} is damaged or "
+                     "truncated (message 1 of 'q': checksum mismatch); nothing was loaded. Restore it from a copy, or "
+                     "move it away to start empty"]
+
+
+def test_values_keep_their_exact_types(tmp_path: Path) -> None:
+    properties = {
+        "long": Long(7), "symbol": Symbol("s"), "stamp": Timestamp(1_700_000_000_000), "ubyte": UByte(3),
+        "uuid": uuid.UUID(int=5), "when": datetime(2026, 1, 2, tzinfo=UTC), "decimal": Decimal("1.5"),
+        "bytes": b"\x00", "none": None, "float": 1.25, "bool": True,
+    }
+    broker = open_durable_broker(tmp_path)
+    broker.create_queue("q")
+    broker.send("q", [BrokerMessage(body=b"b", application_properties=dict(properties),
+                                    extensions={"amqp": {"annotations": {Symbol("x-opt-custom"): Long(1)}}})])
+    broker.close()
+    broker = open_durable_broker(tmp_path)
+    [message] = broker.peek("q")
+    broker.close()
+    assert message.application_properties == properties
+    assert {k: type(v) for k, v in message.application_properties.items()} == {k: type(v) for k, v in
+                                                                               properties.items()}
+    [(key, value)] = message.extensions["amqp"]["annotations"].items()
+    assert (type(key), type(value)) == (Symbol, Long)
+
+
+def test_a_stored_value_cannot_name_code_to_run() -> None:
+    evil = b"cos\nsystem\n(S'echo hacked'\ntR."  # pickle protocol 0: os.system("echo hacked")
+    import zlib
+
+    with pytest.raises(RecordCorrupted, match="not a value type"):
+        decode(evil, zlib.crc32(evil), "a row")
+    assert decode(encode({"ok": 1}), zlib.crc32(encode({"ok": 1})), "a row") == {"ok": 1}
