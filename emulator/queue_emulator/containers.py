@@ -29,7 +29,7 @@ from . import __version__
 from .settings import ENV_PREFIX, EmulatorSettings
 
 __all__ = [
-    "ADMIN_PORT", "ADMIN_TLS_PORT", "AMQP_PORT", "CA_PATH", "DEFAULT_IMAGE", "HTTP_PORT", "READY_LINE",
+    "ADMIN_PORT", "ADMIN_TLS_PORT", "AMQP_PORT", "CA_PATH", "DATA_DIR", "DEFAULT_IMAGE", "HTTP_PORT", "READY_LINE",
     "QueueEmulatorContainer",
 ]
 
@@ -39,6 +39,7 @@ AMQP_PORT = 5672
 ADMIN_PORT = 5300
 ADMIN_TLS_PORT = 5301
 CA_PATH = "/tmp/queue-emulator-tls/queue-emulator-ca.pem"  # in the container (QUEUE_EMULATOR_TLS_DIR of the image)
+DATA_DIR = "/data"  # in the container: where with_data_volume() mounts its volume (owned by the image's user)
 # The CLI's first line once both fronts listen (cli.py); the image's own readiness signal.
 READY_LINE = "queue-emulator listening on "
 _ENTITY_DIR = "/etc/queue-emulator"
@@ -102,6 +103,13 @@ class QueueEmulatorContainer(DockerContainer):
         destination = f"{_ENTITY_DIR}/entities{suffix}"
         self.with_copy_into_container(content, destination, 0o644)
         return self.with_setting("entity_file", destination)
+
+    def with_data_volume(self, volume: str) -> Self:
+        """Keep entities and messages in ``volume`` (a named Docker volume, made on first use, or an absolute host
+        path the container's user 10001 may write): a new container on the same volume finds them again, after a
+        ``docker stop`` or a ``docker kill``. See docs/persistence.md."""
+        self.with_volume_mapping(volume, DATA_DIR, "rw")
+        return self.with_setting("data_dir", DATA_DIR)
 
     def with_sas_key(self, key: str, *, key_name: str | None = None) -> Self:
         """Require tokens signed with ``key`` on the AMQP front; the connection strings then carry it."""

@@ -243,3 +243,27 @@ def test_docker_stop_shuts_it_down_gracefully(emulator_image: str, test_label: d
         assert wrapped.attrs["State"]["ExitCode"] == 0
         assert "INFO queue_emulator: stopped" in container.get_logs()[1].decode()  # the last log line, on stderr
     assert stopped_in < 10, f"took {stopped_in:.1f}s: SIGTERM was not handled"
+
+
+def test_a_data_volume_keeps_messages_across_docker_kill(emulator_image: str, test_label: dict[str, str]) -> None:
+    """``docker kill`` is SIGKILL: an acknowledged send survives it, and a new container on the volume has it."""
+    import docker
+
+    volume = f"queue-emulator-test-{time.monotonic_ns()}"
+    client = docker.from_env()
+    try:
+        with emulator(emulator_image, test_label).with_data_volume(volume) as container:
+            url = container.get_http_url()
+            call("PUT", f"{url}/v1/queues/kept", {"duplicate_detection_window": 600})
+            body = base64.b64encode(b"survives a kill").decode()
+            [seq] = call("POST", f"{url}/v1/queues/kept/messages",
+                         {"messages": [{"body": body, "message_id": "k-1"}]})["sequence_numbers"]
+            container.get_wrapped_container().kill()  # SIGKILL: no shutdown at all
+        with emulator(emulator_image, test_label).with_data_volume(volume) as container:
+            url = container.get_http_url()
+            call("POST", f"{url}/v1/queues/kept/messages", {"messages": [{"body": body, "message_id": "k-1"}]})
+            got = call("POST", f"{url}/v1/queues/kept/messages/receive", {"max_messages": 5})["messages"]
+            assert [(m["sequence_number"], base64.b64decode(m["body"])) for m in got] == [(seq, b"survives a kill")]
+    finally:
+        client.volumes.get(volume).remove(force=True)
+        client.close()

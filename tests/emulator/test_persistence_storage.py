@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 from queue_emulator.amqp.protocol.types import Long, Symbol, Timestamp, UByte
-from queue_emulator.storage import DATABASE_NAME, DataDirectoryError, open_durable_broker
+from queue_emulator.storage import DATABASE_NAME, DataDirectoryError, SqliteStore, open_durable_broker
 from queue_emulator.storage.codec import RecordCorrupted, decode, encode
 
 from queue_runtime import QueueOptions
 from queue_runtime.broker import BrokerMessage
-from queue_runtime.errors import ConfigurationError
+from queue_runtime.errors import ConfigurationError, ServiceUnavailableError
 
 
 def filled(directory: Path, count: int = 20) -> None:
@@ -176,3 +176,21 @@ def test_a_stored_value_cannot_name_code_to_run() -> None:
     with pytest.raises(RecordCorrupted, match="not a value type"):
         decode(evil, zlib.crc32(evil), "a row")
     assert decode(encode({"ok": 1}), zlib.crc32(encode({"ok": 1})), "a row") == {"ok": 1}
+
+
+def test_a_write_that_fails_is_not_acknowledged_and_is_written_by_the_next_operation(tmp_path: Path) -> None:
+    broker = open_durable_broker(tmp_path)
+    broker.create_queue("q")
+    store = broker.store
+    assert isinstance(store, SqliteStore)
+    pages = store._db.execute("PRAGMA page_count").fetchone()[0]
+    store._db.execute(f"PRAGMA max_page_count = {pages}")  # SQLite's own "database or disk is full", for real
+    with pytest.raises(ServiceUnavailableError, match="could not record the operation") as caught:
+        broker.send("q", [BrokerMessage(body=b"x" * 200_000)])
+    assert caught.value.transient
+    store._db.execute("PRAGMA max_page_count = 1000000")
+    broker.send("q", [BrokerMessage(body=b"small")])  # writes what the failed operation changed as well
+    broker.close()
+    reopened = open_durable_broker(tmp_path)
+    assert [m.body[:5] for m in reopened.peek("q", max_count=10)] == [b"xxxxx", b"small"]
+    reopened.close()
