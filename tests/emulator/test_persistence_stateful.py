@@ -211,7 +211,7 @@ class PersistenceMachine(RuleBasedStateMachine):
         elif what == "purge":
             self.purge(data.draw(st.sampled_from(("plain", "dedup/$DeadLetterQueue", "topic/Subscriptions/all"))))
         else:
-            self.redefine(data.draw(st.sampled_from(("queue", "subscription", "rule"))))
+            self.redefine(data.draw(st.sampled_from(("queue", "topic", "subscription", "rule"))))
 
     def deferred_receive(self, data: st.DataObject) -> None:
         if not self.deferred:
@@ -243,6 +243,13 @@ class PersistenceMachine(RuleBasedStateMachine):
             else:
                 b.create_queue("extra", QueueOptions(forward_to="plain"))
                 b.send("extra", [BrokerMessage(body=b"forwarded")])
+        elif what == "topic":
+            if b.has_topic("extra-topic"):
+                b.delete_topic("extra-topic")  # its subscriptions and their messages go with it
+            else:
+                b.create_topic("extra-topic")
+                b.create_subscription("extra-topic", "only")
+                b.send("extra-topic", [BrokerMessage(body=b"published", message_id="x")])
         elif what == "subscription":
             if "late" in b.subscription_names("topic"):
                 b.delete_subscription("topic", "late")
