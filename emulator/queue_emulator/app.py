@@ -167,7 +167,7 @@ class _AdminServer:
     def __init__(self, broker: Broker, settings: EmulatorSettings, verifier: SasVerifier) -> None:
         self._settings = settings
         state = AdminState(broker=lambda: broker, verifier=verifier,
-                           store=FieldStore(), started=datetime.fromtimestamp(broker.clock.now(), UTC))
+                           store=FieldStore(lambda: broker), started=datetime.fromtimestamp(broker.clock.now(), UTC))
         self._runner = web.AppRunner(create_admin_app(state), access_log=None)
 
     async def start(self, endpoints: Endpoints, material: TlsMaterial) -> None:

@@ -196,6 +196,8 @@ class Definition:
     created_at: float
     options: dict[str, Any]
     rules: tuple[tuple[dict[str, Any], float], ...] = ()
+    extensions: dict[str, Any] = field(default_factory=dict)
+    updated_at: float | None = None
     # the engine objects that hold its records: the entity (or topic) and its dead-letter queue
     holders: tuple[Holder, ...] = ()
 
@@ -206,10 +208,12 @@ def definition_of(broker: Broker, path: str) -> Definition | None:
     queue = broker._queues.get(path)
     if queue is not None:
         assert queue.dead_letter is not None
-        return Definition("queue", path, queue.created_at, queue.options.model_dump(), (), (queue, queue.dead_letter))
+        return Definition("queue", path, queue.created_at, queue.options.model_dump(), (), queue.extensions,
+                          queue.updated_at, (queue, queue.dead_letter))
     topic = broker._topics.get(path)
     if topic is not None:
-        return Definition("topic", path, topic.created_at, topic.options.model_dump(), (), (topic,))
+        return Definition("topic", path, topic.created_at, topic.options.model_dump(), (), topic.extensions,
+                          topic.updated_at, (topic,))
     topic_name, separator, name = path.partition(SUBSCRIPTIONS_SEGMENT)
     parent = broker._topics.get(topic_name) if separator else None
     subscription = parent.subscriptions.get(name) if parent is not None else None
@@ -221,7 +225,7 @@ def definition_of(broker: Broker, path: str) -> Definition | None:
     main = subscription.queue
     assert main.dead_letter is not None
     return Definition("subscription", path, subscription.created_at, subscription.options.model_dump(), rules,
-                      (main, main.dead_letter))
+                      subscription.extensions, subscription.updated_at, (main, main.dead_letter))
 
 
 # ---------------------------------------------------------------------------------------------- loading
@@ -245,6 +249,8 @@ class SavedSubscription:
     rules: list[tuple[dict[str, Any], float]]
     queue: SavedQueue
     dead_letter: SavedQueue
+    extensions: dict[str, Any] = field(default_factory=dict)
+    updated_at: float | None = None
 
 
 @dataclass(slots=True)
@@ -256,6 +262,8 @@ class SavedTopic:
     pending: list[BrokerMessage] = field(default_factory=list)
     remembered: list[tuple[str, int, float]] = field(default_factory=list)
     subscriptions: list[SavedSubscription] = field(default_factory=list)
+    extensions: dict[str, Any] = field(default_factory=dict)
+    updated_at: float | None = None
 
 
 @dataclass(slots=True)
@@ -265,6 +273,8 @@ class SavedQueueEntity:
     options: dict[str, Any]
     queue: SavedQueue
     dead_letter: SavedQueue
+    extensions: dict[str, Any] = field(default_factory=dict)
+    updated_at: float | None = None
 
 
 @dataclass(slots=True)
@@ -286,16 +296,19 @@ def restore(broker: Broker, saved: SavedState) -> None:
     for queue in saved.queues:
         entity = broker._new_entity(queue.name, QueueOptions.model_validate(queue.options), queue.created_at)
         _load(entity, queue.queue, queue.dead_letter)
+        entity.extensions, entity.updated_at = dict(queue.extensions), queue.updated_at
         broker._queues[queue.name] = entity
         loaded.append(entity)
     for saved_topic in saved.topics:
         topic = TopicEntity(saved_topic.name, TopicOptions.model_validate(saved_topic.options),
                             saved_topic.created_at, changes=broker._changes)
+        topic.extensions, topic.updated_at = dict(saved_topic.extensions), saved_topic.updated_at
         for sub in saved_topic.subscriptions:
             options = SubscriptionOptions.model_validate(sub.options)
             path = subscription_path(saved_topic.name, sub.name)
             entity = broker._new_entity(path, options.queue_options(), sub.created_at)
             subscription = SubscriptionEntity(saved_topic.name, sub.name, options, entity, sub.created_at)
+            subscription.extensions, subscription.updated_at = dict(sub.extensions), sub.updated_at
             for rule, created_at in sub.rules:
                 Broker._add_rule(topic, subscription, compile_rule(RuleProperties.model_validate(rule)), created_at)
             _load(entity, sub.queue, sub.dead_letter)

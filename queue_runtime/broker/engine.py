@@ -793,6 +793,30 @@ class Broker:
             details={"topic": topic, "subscription": subscription, "rule": name},
         )
 
+    def set_extensions(self, path: str, extensions: dict[str, Any], updated_at: float | None = None) -> None:
+        """Keep ``extensions`` with the queue, topic or subscription at ``path`` (replacing what was kept): what one
+        front needs to answer back about an entity and the engine never reads. It lives and dies with the entity
+        (and is kept in a data directory with it). ``updated_at`` is when the front last changed the entity."""
+        holder = self._extensible(path)
+        holder.extensions = dict(extensions)
+        holder.updated_at = updated_at
+        self._defined(path)
+
+    def extensions(self, path: str) -> tuple[dict[str, Any], float | None]:
+        """What :meth:`set_extensions` kept for ``path`` (empty if nothing), and its ``updated_at``."""
+        holder = self._extensible(path)
+        return dict(holder.extensions), holder.updated_at
+
+    def _extensible(self, path: str) -> QueueEntity | TopicEntity | SubscriptionEntity:
+        if path in self._queues:
+            return self._queues[path]
+        if path in self._topics:
+            return self._topics[path]
+        found = self._subscription_at(path) if "/" in path else None
+        if found is None or found[1]:
+            raise QueueNotFoundError(path)
+        return found[0]
+
     def _defined(self, path: str) -> None:
         if self._changes is not None:
             self._changes.defined(path)

@@ -91,6 +91,10 @@ class QueueEntity:
         self._journal = journal if journal is not None else Journal(1, enabled=False)
         self.options = options
         self.created_at = created_at
+        # What one front keeps about the entity and the engine never reads (the administration endpoint's
+        # stored-not-enforced fields), and when a front last changed the entity.
+        self.extensions: dict[str, Any] = {}
+        self.updated_at: float | None = None
         self.dead_letter = dead_letter
         self.is_dead_letter = name.endswith(DEAD_LETTER_SUFFIX)
         self._notify = notify

@@ -53,6 +53,10 @@ class SubscriptionEntity:
         self.options = options
         self.queue = queue
         self.created_at = created_at
+        # What one front keeps about the entity and the engine never reads (the administration endpoint's
+        # stored-not-enforced fields), and when a front last changed the entity.
+        self.extensions: dict[str, Any] = {}
+        self.updated_at: float | None = None
         self.rules: dict[str, CompiledRule] = {}
         self.rule_created: dict[str, float] = {}
 
@@ -90,6 +94,10 @@ class TopicEntity:
         self._changes = changes
         self.options = options
         self.created_at = created_at
+        # What one front keeps about the entity and the engine never reads (the administration endpoint's
+        # stored-not-enforced fields), and when a front last changed the entity.
+        self.extensions: dict[str, Any] = {}
+        self.updated_at: float | None = None
         self.subscriptions: dict[str, SubscriptionEntity] = {}
         # Routing index: a subscription whose only rule is an action-less correlation filter on application
         # properties is filed under its first (name, value); a publish looks up its own values and evaluates only

@@ -149,3 +149,38 @@ def test_the_manual_clock_resumes_where_it_stood(settings: EmulatorSettings) -> 
         moved = rest(emulator.url, "GET", "/v1/info")["now"]
     with EmulatorThread(manual) as emulator:
         assert rest(emulator.url, "GET", "/v1/info")["now"] == moved
+
+
+def test_the_administration_clients_view_of_an_entity_comes_back(tmp_path: Path) -> None:
+    """What the administration endpoint stores without enforcing (user metadata, status, auto-delete on idle)
+    lives with the entity in the engine, so a data directory keeps it too."""
+    from azure.servicebus.management import EntityStatus, ServiceBusAdministrationClient
+
+    settings = EmulatorSettings(data_dir=tmp_path / "data")
+
+    def administration(emulator: EmulatorThread) -> ServiceBusAdministrationClient:
+        assert emulator.servicebus_admin_connection_string is not None and emulator.ca_path is not None
+        return ServiceBusAdministrationClient.from_connection_string(
+            emulator.servicebus_admin_connection_string, connection_verify=str(emulator.ca_path), retry_total=0)
+
+    with EmulatorThread(settings) as emulator, administration(emulator) as admin:
+        admin.create_queue("billing", user_metadata="owned by billing", auto_delete_on_idle=timedelta(days=2),
+                           max_delivery_count=4)
+        queue = admin.get_queue("billing")
+        queue.status = EntityStatus.SEND_DISABLED
+        admin.update_queue(queue)
+        admin.create_topic("audit", user_metadata="audit trail")
+        admin.create_subscription("audit", "archive", user_metadata="cold storage")
+        before = admin.get_queue_runtime_properties("billing")
+    with EmulatorThread(settings) as emulator, administration(emulator) as admin:
+        after = admin.get_queue("billing")
+        assert (after.user_metadata, after.status, after.auto_delete_on_idle, after.max_delivery_count) == (
+            "owned by billing", EntityStatus.SEND_DISABLED, timedelta(days=2), 4)
+        times = admin.get_queue_runtime_properties("billing")
+        assert (times.created_at_utc, times.updated_at_utc) == (before.created_at_utc, before.updated_at_utc)
+        assert before.updated_at_utc > before.created_at_utc
+        assert admin.get_topic("audit").user_metadata == "audit trail"
+        assert admin.get_subscription("audit", "archive").user_metadata == "cold storage"
+        admin.delete_queue("billing")
+        admin.create_queue("billing")
+        assert admin.get_queue("billing").user_metadata is None  # a new entity inherits nothing

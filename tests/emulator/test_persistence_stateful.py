@@ -43,7 +43,8 @@ def snapshot(broker: Broker) -> dict[str, Any]:
     entities = dict(broker._queues)
     for topic in broker._topics.values():
         state[f"topic {topic.name}"] = (
-            topic.options, topic.created_at, topic.next_sequence, dict(topic._dedup),
+            topic.options, topic.created_at, topic.next_sequence, dict(topic._dedup), topic.extensions,
+            topic.updated_at,
             sorted(_message(m) for m in topic._pending.values()),
         )
         for name, sub in topic.subscriptions.items():
@@ -52,13 +53,14 @@ def snapshot(broker: Broker) -> dict[str, Any]:
                 (rule.properties.model_dump_json(), sub.rule_created[rule_name])
                 for rule_name, rule in sub.rules.items()
             )
-            state[f"subscription {sub.path}"] = (sub.options, sub.created_at, name)
+            state[f"subscription {sub.path}"] = (sub.options, sub.created_at, name, sub.extensions, sub.updated_at)
     for entity in entities.values():
         for holder in (entity, entity.dead_letter):
             assert holder is not None
             state[holder.name] = {
                 "options": holder.options,
                 "created": holder.created_at,
+                "extensions": (holder.extensions, holder.updated_at),
                 "next": holder.next_sequence,
                 "dedup": dict(holder._dedup),
                 "messages": [_message(holder._messages[seq]) for seq in holder._order],
@@ -211,7 +213,7 @@ class PersistenceMachine(RuleBasedStateMachine):
         elif what == "purge":
             self.purge(data.draw(st.sampled_from(("plain", "dedup/$DeadLetterQueue", "topic/Subscriptions/all"))))
         else:
-            self.redefine(data.draw(st.sampled_from(("queue", "topic", "subscription", "rule"))))
+            self.redefine(data.draw(st.sampled_from(("queue", "topic", "subscription", "rule", "extensions"))))
 
     def deferred_receive(self, data: st.DataObject) -> None:
         if not self.deferred:
@@ -243,6 +245,9 @@ class PersistenceMachine(RuleBasedStateMachine):
             else:
                 b.create_queue("extra", QueueOptions(forward_to="plain"))
                 b.send("extra", [BrokerMessage(body=b"forwarded")])
+        elif what == "extensions":
+            path = ("plain", "topic", "topic/Subscriptions/red")[len(self.tokens) % 3]
+            b.set_extensions(path, {"admin": {"UserMetadata": f"<m>{self.restarts}</m>"}}, b.clock.now())
         elif what == "topic":
             if b.has_topic("extra-topic"):
                 b.delete_topic("extra-topic")  # its subscriptions and their messages go with it

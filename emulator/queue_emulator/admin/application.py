@@ -188,7 +188,7 @@ class _ForwardingTargets:
 def _queue_entry(request: web.Request, name: str, url: str | None = None) -> Element:
     state = request.app[STATE]
     queue = state.broker().get_queue(name)
-    stored = state.store.get("queue", name, queue.created_at)
+    stored = state.store.get(name)
     content = queue_description(queue, stored, request.host)
     updated = stored.updated_at if stored else queue.created_at
     return _entry(request, name, queue.created_at, updated, content, url)
@@ -198,7 +198,7 @@ def _topic_entry(request: web.Request, name: str, url: str | None = None) -> Ele
     state = request.app[STATE]
     broker = state.broker()
     topic = broker.get_topic(name)
-    stored = state.store.get("topic", name, topic.created_at)
+    stored = state.store.get(name)
     sql = correlation = 0
     for sub in broker.subscription_names(name):
         for rule in broker.rules(name, sub):
@@ -232,7 +232,7 @@ async def _put_entity(request: web.Request, name: str) -> web.Response:
         options = queue_options(fields, broker.get_queue(name).options if update else None)
         with _ForwardingTargets(options.forward_to, options.forward_dead_lettered_messages_to):
             props = broker.update_queue(name, options) if update else broker.create_queue(name, options)
-        state.store.put("queue", name, Stored(props.created_at, now if update else props.created_at, kept))
+        state.store.put(name, Stored(now if update else props.created_at, kept))
         return _answer(_queue_entry(request, name), 200 if update else 201)
     fields = fields_of(description, TOPIC_FIELDS, kind)
     kept = stored_fields(fields, kind)
@@ -242,7 +242,7 @@ async def _put_entity(request: web.Request, name: str) -> web.Response:
         topic = broker.update_topic(name, topic_options(fields, broker.get_topic(name).options))
     else:
         topic = broker.create_topic(name, topic_options(fields, None))
-    state.store.put("topic", name, Stored(topic.created_at, now if update else topic.created_at, kept))
+    state.store.put(name, Stored(now if update else topic.created_at, kept))
     return _answer(_topic_entry(request, name), 200 if update else 201)
 
 
@@ -251,10 +251,8 @@ def _delete_entity(request: web.Request, name: str) -> web.Response:
     broker = state.broker()
     if broker.has_topic(name):
         broker.delete_topic(name)
-        state.store.forget("topic", name)
     else:
         broker.delete_queue(name)
-        state.store.forget("queue", name)
     return web.Response(status=200)
 
 
@@ -264,7 +262,7 @@ def _delete_entity(request: web.Request, name: str) -> web.Response:
 def _subscription_entry(request: web.Request, topic: str, name: str, url: str | None = None) -> Element:
     state = request.app[STATE]
     sub = state.broker().get_subscription(topic, name)
-    stored = state.store.get("subscription", sub.path, sub.created_at)
+    stored = state.store.get(sub.path)
     content = subscription_description(sub, stored, request.host)
     updated = stored.updated_at if stored else sub.created_at
     return _entry(request, name, sub.created_at, updated, content, url)
@@ -286,7 +284,7 @@ async def _put_subscription(request: web.Request, topic: str, name: str) -> web.
             default_rule = fields.get("DefaultRuleDescription")
             rule = None if default_rule is None else rule_from(default_rule, None)
             props = broker.create_subscription(topic, name, options, rule)
-    state.store.put("subscription", props.path, Stored(props.created_at, now if update else props.created_at, kept))
+    state.store.put(props.path, Stored(now if update else props.created_at, kept))
     return _answer(_subscription_entry(request, topic, name), 200 if update else 201)
 
 
@@ -368,7 +366,6 @@ async def _subscription_routes(request: web.Request, method: str, match: re.Matc
             return await _put_subscription(request, topic, sub)
         if method == "DELETE":
             broker.delete_subscription(topic, sub)
-            state.store.forget("subscription", f"{topic}/Subscriptions/{sub}")
             return web.Response(status=200)
     elif rule is None:
         if method == "GET":

@@ -6,8 +6,9 @@ A field is one of three things:
 - *engine*: becomes part of :class:`~queue_runtime.QueueOptions` (or the topic/subscription options) and is
   enforced by the broker engine (lock duration, max delivery count, TTL, duplicate detection, sessions,
   dead-lettering, forwarding, size limit);
-- *stored*: kept as sent in :class:`FieldStore` and answered back, but not enforced (status, auto-delete on idle,
-  partitioning, express, batched operations, authorization rules, user metadata, ordering, ...);
+- *stored*: kept as sent (by the engine, with the entity: :class:`FieldStore`) and answered back, but not
+  enforced (status, auto-delete on idle, partitioning, express, batched operations, authorization rules, user
+  metadata, ordering, ...);
 - *read-only*: computed on every answer (counts, sizes, timestamps, availability); accepted in a request (the
   SDK sends some back on update) and ignored.
 """
@@ -15,10 +16,13 @@ A field is one of three things:
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
-from xml.etree.ElementTree import Element
+from xml.etree.ElementTree import Element, tostring
+
+from defusedxml.ElementTree import fromstring
 
 from queue_runtime import (
     CorrelationFilter,
@@ -34,6 +38,7 @@ from queue_runtime import (
     TopicProperties,
     TrueFilter,
 )
+from queue_runtime.broker import Broker
 
 from .atom import (
     SB,
@@ -184,29 +189,35 @@ _BOOLEANS = {"EnableBatchedOperations", "IsAnonymousAccessible", "SupportOrderin
 
 @dataclass(slots=True)
 class Stored:
-    """The stored-not-enforced fields of one entity, tied to the engine entity's creation time (an entity
-    deleted and re-created elsewhere does not inherit them)."""
+    """The stored-not-enforced fields of one entity and when the administration endpoint last changed it."""
 
-    created_at: datetime
     updated_at: datetime
     fields: dict[str, Element] = field(default_factory=dict)
 
 
+# The key of the endpoint's fields in the engine's extensions of an entity.
+_EXTENSION = "admin"
+
+
 class FieldStore:
-    """The administration endpoint's side store, keyed by entity kind and path."""
+    """The stored-not-enforced fields, kept by the engine with each entity (``Broker.set_extensions``): they go
+    when the entity is deleted (a re-created entity does not inherit them) and into a data directory with it."""
 
-    def __init__(self) -> None:
-        self._entries: dict[tuple[str, str], Stored] = {}
+    def __init__(self, broker: Callable[[], Broker]) -> None:
+        self._broker = broker
 
-    def get(self, kind: str, path: str, created_at: datetime) -> Stored | None:
-        stored = self._entries.get((kind, path))
-        return stored if stored is not None and stored.created_at == created_at else None
+    def get(self, path: str) -> Stored | None:
+        extensions, updated_at = self._broker().extensions(path)
+        kept = extensions.get(_EXTENSION)
+        if kept is None or updated_at is None:
+            return None
+        return Stored(datetime.fromtimestamp(updated_at, UTC), {name: fromstring(text) for name, text in kept.items()})
 
-    def put(self, kind: str, path: str, stored: Stored) -> None:
-        self._entries[(kind, path)] = stored
-
-    def forget(self, kind: str, path: str) -> None:
-        self._entries.pop((kind, path), None)
+    def put(self, path: str, stored: Stored) -> None:
+        broker = self._broker()
+        extensions, _ = broker.extensions(path)
+        extensions[_EXTENSION] = {name: tostring(node, encoding="unicode") for name, node in stored.fields.items()}
+        broker.set_extensions(path, extensions, stored.updated_at.timestamp())
 
 
 # ---------------------------------------------------------------------------------------------- requests

@@ -55,7 +55,7 @@ CREATE TABLE entities (
     path          TEXT NOT NULL UNIQUE,
     kind          TEXT NOT NULL,        -- queue, topic, subscription, dead-letter
     parent        INTEGER,              -- a subscription's topic, a dead-letter queue's entity
-    definition    BLOB NOT NULL,        -- (created at, options, rules)
+    definition    BLOB NOT NULL,        -- (created at, options, rules, front extensions, updated at)
     next_sequence INTEGER NOT NULL,
     crc           INTEGER NOT NULL
 );
@@ -249,8 +249,9 @@ class SqliteStore:
         topics: dict[int, SavedTopic] = {}
         for id_, (path, kind, _, definition, next_sequence) in entities.items():
             if kind == "topic":
-                created_at, options, _ = definition
-                topics[id_] = SavedTopic(path, created_at, options, next_sequence)
+                created_at, options, _, extensions, updated_at = definition
+                topics[id_] = SavedTopic(path, created_at, options, next_sequence, extensions=extensions,
+                                         updated_at=updated_at)
         for entity, seq, content, content_crc, state, state_crc in db.execute(
             "SELECT m.entity, m.seq, m.content, m.content_crc, s.state, s.state_crc FROM messages AS m "
             "LEFT JOIN states AS s ON s.entity = m.entity AND s.seq = m.seq ORDER BY m.entity, m.seq"
@@ -281,15 +282,17 @@ class SqliteStore:
         dead_letters = {row[2]: queues[id_] for id_, row in entities.items() if row[1] == "dead-letter"}
         for id_, (path, kind, parent, definition, _) in entities.items():
             if kind == "queue":
-                created_at, options, _ = definition
-                saved.queues.append(SavedQueueEntity(path, created_at, options, queues[id_], dead_letters[id_]))
+                created_at, options, _, extensions, updated_at = definition
+                saved.queues.append(SavedQueueEntity(path, created_at, options, queues[id_], dead_letters[id_],
+                                                     extensions, updated_at))
             elif kind == "subscription":
-                created_at, options, rules = definition
+                created_at, options, rules, extensions, updated_at = definition
                 if parent not in topics:
                     raise RecordCorrupted(f"subscription {path!r}: its topic is missing")
                 name = path.rsplit("/", 1)[1]
                 topics[parent].subscriptions.append(
-                    SavedSubscription(name, created_at, options, list(rules), queues[id_], dead_letters[id_])
+                    SavedSubscription(name, created_at, options, list(rules), queues[id_], dead_letters[id_],
+                                      extensions, updated_at)
                 )
         saved.topics.extend(topics.values())
         return saved
@@ -406,7 +409,7 @@ class SqliteStore:
             if id_ is not None:
                 self._forget(id_)
             return
-        definition = encode((found.created_at, found.options, found.rules))
+        definition = encode((found.created_at, found.options, found.rules, found.extensions, found.updated_at))
         if id_ is not None and self._holders.get(found.holders[0]) != id_:
             self._forget(id_)  # deleted and created again since the last write
             id_ = None
