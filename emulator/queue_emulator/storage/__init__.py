@@ -2,6 +2,8 @@
 crashes. See ``docs/persistence.md``."""
 
 from .codec import RecordCorrupted
-from .sqlite import DATABASE_NAME, DataDirectoryError, SqliteStore, open_durable_broker
+from .sqlite import COUNTER_NAME, DATABASE_NAME, DataDirectoryError, SqliteStore, open_durable_broker
 
-__all__ = ["DATABASE_NAME", "DataDirectoryError", "RecordCorrupted", "SqliteStore", "open_durable_broker"]
+__all__ = [
+    "COUNTER_NAME", "DATABASE_NAME", "DataDirectoryError", "RecordCorrupted", "SqliteStore", "open_durable_broker",
+]

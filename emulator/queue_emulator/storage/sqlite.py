@@ -6,13 +6,17 @@ kernel already holds the bytes), and a half-written transaction is rolled back w
 (``locking_mode=EXCLUSIVE``): two emulators on one directory would each believe they own every message.
 
 What SQLite cannot see is a damaged row: every row carries a CRC-32 that :meth:`SqliteStore.load` verifies, after
-``PRAGMA quick_check`` has checked the file's structure. Any failure stops the start with
+``PRAGMA quick_check`` has checked the file's structure; nor a write-ahead log that lost committed frames, which a
+commit count kept beside the database (``COUNTER_NAME``) reveals. Any failure stops the start with
 :class:`DataDirectoryError`; nothing is ever half-loaded.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import sqlite3
+import struct
 from pathlib import Path
 from typing import Any, Literal
 
@@ -44,6 +48,13 @@ from .codec import (
 __all__ = ["DATABASE_NAME", "DataDirectoryError", "SqliteStore", "open_durable_broker"]
 
 DATABASE_NAME = "queue-emulator.sqlite3"
+# Beside the database: how many operations were committed, written after each commit. SQLite drops a damaged or
+# missing write-ahead log's frames without a word (to it, they were never committed); a count in the database
+# lower than this one says that acknowledged operations went missing, and the start stops.
+COUNTER_NAME = DATABASE_NAME + "-commits"
+_COUNTER = struct.Struct("<QI")  # count, CRC-32 of the count
+
+log = logging.getLogger("queue_emulator.storage")
 _APPLICATION_ID = 0x51454D55  # "QEMU": this file is a queue-emulator data directory
 _FORMAT = 1
 
@@ -144,6 +155,8 @@ class SqliteStore:
         self._holders: dict[Any, int] = {}
         self._rows: dict[int, tuple[str, str, int | None, bytes]] = {}
         self._clock_written: float | None = None
+        self._commits = 0
+        self._counter = -1
         self.closed = False
 
     def __repr__(self) -> str:
@@ -220,7 +233,9 @@ class SqliteStore:
     def load(self) -> SavedState:
         """Everything kept, verified row by row; raises :class:`DataDirectoryError` at the first damaged row."""
         try:
-            return self._load()
+            saved = self._load()
+            self._check_commits()
+            return saved
         except RecordCorrupted as exc:
             raise self._damaged(exc) from exc
         except sqlite3.DatabaseError as exc:
@@ -297,6 +312,27 @@ class SqliteStore:
         saved.topics.extend(topics.values())
         return saved
 
+    def _check_commits(self) -> None:
+        self._commits = int(self._meta("commits") or 0)
+        counter_path = self.directory / COUNTER_NAME
+        if counter_path.exists():
+            raw = counter_path.read_bytes()
+            if len(raw) != _COUNTER.size or checksum(raw[:8]) != _COUNTER.unpack(raw)[1]:
+                raise RecordCorrupted(f"{COUNTER_NAME}: damaged; delete it to start with what the database holds")
+            acknowledged = _COUNTER.unpack(raw)[0]
+            if acknowledged > self._commits:
+                raise DataDirectoryError(
+                    f"the data directory {str(self.directory)!r} is missing {acknowledged - self._commits} of "
+                    f"{acknowledged} acknowledged operations: its write-ahead log ({DATABASE_NAME}-wal) was truncated, "
+                    "damaged or removed after a crash, or the machine lost power under --data-sync normal. Nothing "
+                    f"was loaded. To start with what the database holds, delete {str(counter_path)!r}"
+                )
+        self._counter = os.open(counter_path, os.O_RDWR | os.O_CREAT, 0o600)
+        self._write_counter()
+
+    def _write_counter(self) -> None:
+        os.pwrite(self._counter, _COUNTER.pack(self._commits, checksum(struct.pack("<Q", self._commits))), 0)
+
     def attach(self, broker: Broker) -> None:
         """Learn which engine objects hold which rows (after the broker was filled from :meth:`load`)."""
         dead_letters = {parent: id_ for id_, (_, kind, parent, _) in self._rows.items() if kind == "dead-letter"}
@@ -323,10 +359,17 @@ class SqliteStore:
             db.execute("BEGIN")
             try:
                 self._write(broker, changes)
+                self._put_meta("commits", encode(self._commits + 1))
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
+            self._commits += 1
+            if self._counter >= 0:
+                try:
+                    self._write_counter()
+                except OSError as exc:  # the operation is committed: only the crash check is weaker until later
+                    log.warning("cannot update %s: %s", COUNTER_NAME, exc.strerror)
         except sqlite3.Error as exc:
             raise ServiceUnavailableError(
                 f"the data directory could not record the operation ({exc}); it was not acknowledged",
@@ -473,6 +516,9 @@ class SqliteStore:
         except sqlite3.Error:
             pass  # the log is still valid: the next start replays it
         self._db.close()
+        if self._counter >= 0:
+            os.close(self._counter)
+            self._counter = -1
 
 
 def open_durable_broker(
