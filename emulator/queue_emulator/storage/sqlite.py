@@ -104,6 +104,12 @@ CREATE TABLE dedup (
     PRIMARY KEY (entity, message_id)
 );
 CREATE INDEX dedup_age ON dedup (entity, at);
+-- One row, rewritten by every commit: an integer key makes it one small b-tree page.
+CREATE TABLE commits (
+    id    INTEGER PRIMARY KEY CHECK (id = 0),
+    count INTEGER NOT NULL
+);
+INSERT INTO commits VALUES (0, 0);
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY,
     value BLOB NOT NULL,
@@ -313,7 +319,10 @@ class SqliteStore:
         return saved
 
     def _check_commits(self) -> None:
-        self._commits = int(self._meta("commits") or 0)
+        row = self._db.execute("SELECT count FROM commits WHERE id = 0").fetchone()
+        if row is None or not isinstance(row[0], int):
+            raise RecordCorrupted("the commit count is missing")
+        self._commits = row[0]
         counter_path = self.directory / COUNTER_NAME
         if counter_path.exists():
             raw = counter_path.read_bytes()
@@ -359,7 +368,7 @@ class SqliteStore:
             db.execute("BEGIN")
             try:
                 self._write(broker, changes)
-                self._put_meta("commits", encode(self._commits + 1))
+                db.execute("UPDATE commits SET count = ? WHERE id = 0", (self._commits + 1,))
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
