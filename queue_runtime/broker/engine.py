@@ -265,7 +265,7 @@ class Broker:
         now = self.clock.now()
         for path in paths:
             try:
-                entity = self._entity(path)
+                entity = self._entity(path, create=False)  # asking about a queue never creates it
             except QueueNotFoundError:
                 continue
             reasons = entity.busy(now, grace)
@@ -273,7 +273,7 @@ class Broker:
                 busy[path] = reasons
         return IdleReport(idle=not busy, busy=busy)
 
-    def _queue(self, name: str) -> QueueEntity:
+    def _queue(self, name: str, *, create: bool = True) -> QueueEntity:
         entity = self._queues.get(name)
         if entity is None:
             if name in self._topics:
@@ -285,13 +285,13 @@ class Broker:
             subscription = _SUBSCRIPTION_PATH.match(name)
             if subscription is not None:  # a subscription of a topic that does not exist
                 raise TopicNotFoundError(subscription["topic"])
-            if self.auto_create and name and DEAD_LETTER_SUFFIX.lower() not in name.lower():
+            if create and self.auto_create and name and DEAD_LETTER_SUFFIX.lower() not in name.lower():
                 self.create_queue(name, self.auto_create_options)
                 return self._queues[name]
             raise QueueNotFoundError(name)
         return entity
 
-    def _entity(self, path: str) -> QueueEntity:
+    def _entity(self, path: str, *, create: bool = True) -> QueueEntity:
         """Resolve ``queue``, ``topic/Subscriptions/sub`` or either's ``/$DeadLetterQueue`` (any case) and apply
         what is due on it."""
         if "/" in path:
@@ -308,12 +308,12 @@ class Broker:
                 main.dead_letter.tick(now)
                 return main.dead_letter
         if path.lower().endswith(DEAD_LETTER_SUFFIX.lower()):
-            base = self._queue(path[: -len(DEAD_LETTER_SUFFIX)])
+            base = self._queue(path[: -len(DEAD_LETTER_SUFFIX)], create=create)
             base.tick(self.clock.now())  # messages it dead-letters on the way land before we read
             entity = base.dead_letter
             assert entity is not None
         else:
-            entity = self._queue(path)
+            entity = self._queue(path, create=create)
         entity.tick(self.clock.now())
         return entity
 

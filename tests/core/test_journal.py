@@ -215,3 +215,9 @@ async def test_wait_until_idle_times_out_naming_what_is_busy(clock: ManualClock)
     broker.send("q", [BrokerMessage(b"x")])
     report = await wait_until_idle(broker, ["q"], quiet=0.01, timeout=0.1)
     assert not report.idle and report.busy == {"q": ["1 receivable"]} and report.waited >= 0.1
+
+
+def test_asking_whether_a_queue_is_idle_never_creates_it(clock: ManualClock) -> None:
+    broker = Broker(clock, auto_create=True)
+    assert broker.idle_report(["never-made", "never-made/$DeadLetterQueue", "not a valid name"]).idle
+    assert broker.queue_names() == []

@@ -49,16 +49,15 @@ def _bounded(body: Any) -> Any:
 
 
 def test_schemathesis_finds_no_disagreement_between_schema_and_server(emulator: EmulatorThread) -> None:
-    # Scope: the queue, message, lock, session and control API this test was written against. Left out, each for a
-    # stated reason: the journal's follow route streams until the client hangs up, by design (its own tests cover
-    # it); the routes that came with topics (/v1/topics/..., PATCH /v1/queues/{queue}) and with the journal and
-    # dashboard actions (journal queries, purge, resubmit, delete-message) are not yet strict: schemathesis finds
-    # disagreements there (known, listed in the closing note and in docs/emulator.md), to be fixed next.
+    # Scope: every route but these, each left out for a stated reason. The journal's follow route streams until
+    # the client hangs up, by design (its own tests cover it). The settings and rule bodies of topics,
+    # subscriptions and rules, and PATCH of a queue, take the library's own option models, which are laxer than
+    # the schema they publish ("5" for 5, durations past the engine's bounds, SQL parameters of any JSON type):
+    # schemathesis finds disagreements there (known, listed in docs/emulator.md), to be fixed next.
     schema = (
         schemathesis.openapi.from_url(emulator.url + "/v1/openapi.json")
-        .exclude(path_regex="^/v1/topics")
-        .exclude(tag="journal")
-        .exclude(operation_id=["update_queue", "purge", "delete_message", "resubmit_dead_letters"])
+        .exclude(operation_id=["follow_journal", "update_queue", "create_topic", "update_topic",
+                               "create_subscription", "update_subscription", "create_rule", "update_rule"])
     )
     config = schema.config
     config.update(base_url=emulator.url, request_timeout=30)

@@ -433,3 +433,13 @@ async def test_integral_numbers_count_as_integers_and_whole_seconds_as_durations
     await call(http, "PUT", "/v1/queues/q2", options, status=201)
     props = await call(http, "GET", "/v1/queues/q2")
     assert (props["options"]["lock_duration"], props["options"]["max_delivery_count"]) == (45.0, 3)
+
+
+@pytest.mark.asyncio
+async def test_a_boolean_query_parameter_is_true_or_false_once(http: Client) -> None:
+    [seq] = (await call(http, "POST", "/v1/queues/q/messages",
+                        {"messages": [{"body": "eA=="}]}))["sequence_numbers"]
+    for query in ("dead_letter=yes", "dead_letter=1", "dead_letter=false&dead_letter=false", "dead_letter=null"):
+        assert await error_code(http, "DELETE", f"/v1/queues/q/messages/{seq}?{query}", None, 400) == \
+            "validation_error"
+    await call(http, "DELETE", f"/v1/queues/q/messages/{seq}?dead_letter=false", status=204)

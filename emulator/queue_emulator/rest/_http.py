@@ -51,6 +51,18 @@ def path_of(queue: str, dead_letter: bool) -> str:
     return dead_letter_path(queue) if dead_letter else queue
 
 
+def query_flag(request: web.Request, name: str) -> bool:
+    """A boolean query parameter as the schema states it: ``true`` or ``false``, at most once (absent: false)."""
+    given = request.query.getall(name, [])
+    if len(given) > 1:
+        raise ValidationError(name, f"is given {len(given)} times; give it once")
+    if not given:
+        return False
+    if given[0] not in ("true", "false"):
+        raise ValidationError(name, f"must be true or false, got {given[0]!r}")
+    return given[0] == "true"
+
+
 def path_text(request: web.Request, name: str) -> str:
     """An opaque path or query value (token, session id): any text of 1 to ``MAX_TEXT[name]`` characters."""
     value = request.match_info.get(name)

@@ -11,6 +11,8 @@ from aiohttp import web
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
+from queue_runtime.broker import JournalKind
+
 from .. import __version__
 from ._http import MAX_TEXT
 from .keys import OPENAPI
@@ -29,12 +31,14 @@ _PARAMETERS: dict[str, dict[str, Any]] = {
     **{name: {"type": "string", "minLength": 1, "maxLength": longest} for name, longest in MAX_TEXT.items()},
     "topic": {"type": "string", "minLength": 1, "maxLength": 260,
               "pattern": "^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?$"},
-    "subscription": {"type": "string", "minLength": 1, "maxLength": 50, "pattern": "^[^/\\\\\\s]+$"},
+    # SubscriptionName's rule: printable ASCII without spaces, '/' or '\\' (the engine's own rule is wider).
+    "subscription": {"type": "string", "minLength": 1, "maxLength": 50, "pattern": "^[!-.0-\\[\\]-~]+$"},
     "rule": {"type": "string", "minLength": 1, "maxLength": 50, "pattern": "^[^/\\\\]+$"},
     "sequence_number": {"type": "integer", "minimum": 1},
     "dead_letter": {"type": "boolean", "default": False},
     "entity": {"type": "array", "items": {"type": "string"}, "description": "repeat for several; covers sub-entities"},
-    "kind": {"type": "array", "items": {"type": "string"}, "description": "repeat for several"},
+    "kind": {"type": "array", "items": {"type": "string", "enum": sorted(kind.value for kind in JournalKind)},
+             "description": "repeat for several"},
     "message_id": {"type": "string"},
     "since": {"type": "string", "format": "date-time"},
     "until": {"type": "string", "format": "date-time"},

@@ -22,7 +22,7 @@ from queue_runtime.errors import (
     ValidationError,
 )
 
-from ._http import encode, no_content, parse, path_of, path_text, queue_of
+from ._http import encode, no_content, parse, path_of, path_text, query_flag, queue_of
 from .errors import error_body, error_response
 from .keys import BROKER, FAULTS, SETTINGS, WAITER
 from .wire import (
@@ -420,7 +420,7 @@ async def delete_message(request: web.Request) -> web.Response:
     raw = request.match_info["sequence_number"]
     if not raw.isdigit():
         raise ValidationError("sequence_number", f"must be a positive integer, got {raw!r}")
-    dead_letter = request.query.get("dead_letter", "false").lower() in ("1", "true", "yes")
+    dead_letter = query_flag(request, "dead_letter")
     broker = await _before(request, "delete_message", queue)
     broker.delete_message(path_of(queue, dead_letter), int(raw))
     return no_content()
