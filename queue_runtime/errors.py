@@ -21,6 +21,7 @@ carry ``retry_after`` (seconds the service asked us to wait)::
     ├── RuleAlreadyExistsError
     ├── MessageNotFoundError            no message with that sequence number (scheduled, deferred)
     ├── MessageLockLostError            receipt unknown, already settled, or its lock expired
+    ├── MessageLockedError              a receiver holds the message (it cannot be deleted by hand now)
     ├── SessionLockLostError            the session lock expired or was released
     ├── SessionCannotBeLockedError      another receiver holds the session
     ├── SessionRequiredError            a session queue used without a session, or the reverse
@@ -63,6 +64,7 @@ __all__ = [
     "EncryptionKeyNotFoundError",
     "MessageDecodeError",
     "MessageLockLostError",
+    "MessageLockedError",
     "MessageNotFoundError",
     "MessageReplayedError",
     "MessageTooLargeError",
@@ -251,6 +253,13 @@ class RuleAlreadyExistsError(QueueError):
 
 class MessageNotFoundError(QueueError):
     code = "message_not_found"
+
+
+class MessageLockedError(QueueError):
+    """A receiver holds the message's lock, so it cannot be removed by hand now: once it is settled, or its lock
+    expires, it can."""
+
+    code = "message_locked"
 
 
 class MessageLockLostError(QueueError):

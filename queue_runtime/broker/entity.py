@@ -21,6 +21,7 @@ from sortedcontainers import SortedList
 
 from .._queues import QueueOptions
 from ..errors import (
+    MessageLockedError,
     MessageLockLostError,
     MessageNotFoundError,
     MessageTooLargeError,
@@ -29,7 +30,6 @@ from ..errors import (
     SessionLockLostError,
     SessionRequiredError,
     UnsupportedOperationError,
-    ValidationError,
 )
 from .journal import Journal, JournalKind
 from .records import (
@@ -639,10 +639,10 @@ class QueueEntity:
                 details={"queue": self.name, "sequence_number": sequence_number},
             )
         if message.state is MessageState.LOCKED:
-            raise ValidationError(
-                "sequence_number",
+            raise MessageLockedError(
                 f"message {sequence_number} of '{self.name}' is locked by a receiver until it settles or its lock "
                 "expires; delete it after that",
+                details={"queue": self.name, "sequence_number": sequence_number},
             )
         self._journal.record(JournalKind.DELETED, self.name, now, message)
         self._remove(message)

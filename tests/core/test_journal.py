@@ -11,7 +11,7 @@ from queue_runtime import QueueOptions
 from queue_runtime.broker import Broker, BrokerMessage, ManualClock, dead_letter_path
 from queue_runtime.broker.journal import Journal, JournalKind, acting_client
 from queue_runtime.broker.waiting import wait_until_idle
-from queue_runtime.errors import MessageNotFoundError, ValidationError
+from queue_runtime.errors import MessageLockedError, MessageNotFoundError, ValidationError
 
 K = JournalKind
 
@@ -161,7 +161,7 @@ def test_resubmit_purge_and_delete(clock: ManualClock) -> None:
     assert broker.get_queue("q").active_count == 3 and broker.get_queue("q").dead_letter_count == 0
     [m] = broker.receive("q")
     assert m.lock_token
-    with pytest.raises(ValidationError, match="locked"):
+    with pytest.raises(MessageLockedError, match="locked by a receiver"):
         broker.delete_message("q", m.sequence_number)
     other = broker.peek("q", m.sequence_number + 1, 1)[0]
     broker.delete_message("q", other.sequence_number)

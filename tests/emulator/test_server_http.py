@@ -443,3 +443,13 @@ async def test_a_boolean_query_parameter_is_true_or_false_once(http: Client) -> 
         assert await error_code(http, "DELETE", f"/v1/queues/q/messages/{seq}?{query}", None, 400) == \
             "validation_error"
     await call(http, "DELETE", f"/v1/queues/q/messages/{seq}?dead_letter=false", status=204)
+
+
+@pytest.mark.asyncio
+async def test_deleting_a_message_a_receiver_holds_is_a_conflict(http: Client) -> None:
+    await call(http, "POST", "/v1/queues/q/messages", {"messages": [{"body": "eA=="}]})
+    [held] = (await call(http, "POST", "/v1/queues/q/messages/receive", {}))["messages"]
+    seq = held["sequence_number"]
+    assert await error_code(http, "DELETE", f"/v1/queues/q/messages/{seq}", None, 409) == "message_locked"
+    await call(http, "POST", f"/v1/queues/q/locks/{held['lock_token']}/abandon", {}, status=204)
+    await call(http, "DELETE", f"/v1/queues/q/messages/{seq}", status=204)

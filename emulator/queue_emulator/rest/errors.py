@@ -40,6 +40,7 @@ _STATUS: tuple[tuple[type[qe.QueueError], int], ...] = (
     (qe.QueueAlreadyExistsError, 409),
     (qe.SessionCannotBeLockedError, 409),
     (qe.MessageLockLostError, 410),
+    (qe.MessageLockedError, 409),  # well-formed, but a receiver holds the message now
     (qe.SessionLockLostError, 410),
     (qe.QuotaExceededError, 403),
     (qe.AuthenticationError, 401),
