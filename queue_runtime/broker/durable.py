@@ -27,7 +27,9 @@ __all__ = [
     "Changes",
     "Definition",
     "DurableBroker",
+    "SavedDefinition",
     "SavedQueue",
+    "SavedQueueEntity",
     "SavedState",
     "SavedSubscription",
     "SavedTopic",
@@ -241,40 +243,36 @@ class SavedQueue:
     remembered: list[tuple[str, int, float]] = field(default_factory=list)
 
 
-@dataclass(slots=True)
-class SavedSubscription:
+@dataclass(slots=True, kw_only=True)
+class SavedDefinition:
+    """What every kept entity has: its name (a subscription's own, not its path), definition and front extensions."""
+
     name: str
     created_at: float
     options: dict[str, Any]
-    rules: list[tuple[dict[str, Any], float]]
-    queue: SavedQueue
-    dead_letter: SavedQueue
     extensions: dict[str, Any] = field(default_factory=dict)
     updated_at: float | None = None
 
 
-@dataclass(slots=True)
-class SavedTopic:
-    name: str
-    created_at: float
-    options: dict[str, Any]
+@dataclass(slots=True, kw_only=True)
+class SavedSubscription(SavedDefinition):
+    rules: list[tuple[dict[str, Any], float]]
+    queue: SavedQueue
+    dead_letter: SavedQueue
+
+
+@dataclass(slots=True, kw_only=True)
+class SavedTopic(SavedDefinition):
     next_sequence: int = 1
     pending: list[BrokerMessage] = field(default_factory=list)
     remembered: list[tuple[str, int, float]] = field(default_factory=list)
     subscriptions: list[SavedSubscription] = field(default_factory=list)
-    extensions: dict[str, Any] = field(default_factory=dict)
-    updated_at: float | None = None
 
 
-@dataclass(slots=True)
-class SavedQueueEntity:
-    name: str
-    created_at: float
-    options: dict[str, Any]
+@dataclass(slots=True, kw_only=True)
+class SavedQueueEntity(SavedDefinition):
     queue: SavedQueue
     dead_letter: SavedQueue
-    extensions: dict[str, Any] = field(default_factory=dict)
-    updated_at: float | None = None
 
 
 @dataclass(slots=True)

@@ -271,8 +271,8 @@ class SqliteStore:
         for id_, (path, kind, _, definition, next_sequence) in entities.items():
             if kind == "topic":
                 created_at, options, _, extensions, updated_at = definition
-                topics[id_] = SavedTopic(path, created_at, options, next_sequence, extensions=extensions,
-                                         updated_at=updated_at)
+                topics[id_] = SavedTopic(name=path, created_at=created_at, options=options,
+                                         next_sequence=next_sequence, extensions=extensions, updated_at=updated_at)
         for entity, seq, content, content_crc, state, state_crc in db.execute(
             "SELECT m.entity, m.seq, m.content, m.content_crc, s.state, s.state_crc FROM messages AS m "
             "LEFT JOIN states AS s ON s.entity = m.entity AND s.seq = m.seq ORDER BY m.entity, m.seq"
@@ -304,16 +304,18 @@ class SqliteStore:
         for id_, (path, kind, parent, definition, _) in entities.items():
             if kind == "queue":
                 created_at, options, _, extensions, updated_at = definition
-                saved.queues.append(SavedQueueEntity(path, created_at, options, queues[id_], dead_letters[id_],
-                                                     extensions, updated_at))
+                saved.queues.append(SavedQueueEntity(
+                    name=path, created_at=created_at, options=options, queue=queues[id_],
+                    dead_letter=dead_letters[id_], extensions=extensions, updated_at=updated_at))
             elif kind == "subscription":
                 created_at, options, rules, extensions, updated_at = definition
                 if parent not in topics:
                     raise RecordCorrupted(f"subscription {path!r}: its topic is missing")
                 name = path.rsplit("/", 1)[1]
                 topics[parent].subscriptions.append(
-                    SavedSubscription(name, created_at, options, list(rules), queues[id_], dead_letters[id_],
-                                      extensions, updated_at)
+                    SavedSubscription(name=name, created_at=created_at, options=options, rules=list(rules),
+                                      queue=queues[id_], dead_letter=dead_letters[id_], extensions=extensions,
+                                      updated_at=updated_at)
                 )
         saved.topics.extend(topics.values())
         return saved
