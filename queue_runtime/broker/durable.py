@@ -132,12 +132,21 @@ def _committed(method: _Method) -> _Method:
     @functools.wraps(method)
     def run(self: DurableBroker, *args: Any, **kwargs: Any) -> Any:
         self._depth += 1
+        result: Any = None
         try:
-            return method(self, *args, **kwargs)
+            result = method(self, *args, **kwargs)
+            return result
         finally:
             self._depth -= 1
             if self._depth == 0 and self._changes:
-                self._commit()
+                try:
+                    self._commit()
+                except BaseException:
+                    if kwargs.get("delete") and result:
+                        # Received-and-deleted messages that the caller will never get: the engine puts them back
+                        # (its own rule for a delivery that reached nobody), and the next commit writes them again.
+                        self.restore(args[0], result)
+                    raise
 
     return run  # type: ignore[return-value]
 

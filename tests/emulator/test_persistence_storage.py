@@ -230,3 +230,18 @@ def test_a_write_ahead_log_that_lost_commits_after_a_crash_is_found(tmp_path: Pa
     kept = open_durable_broker(directory)
     assert 0 <= (kept.get_queue("q").active_count if kept.has_queue("q") else 0) < 50
     kept.close()
+
+
+def test_a_receive_and_delete_whose_write_fails_gives_the_messages_back(tmp_path: Path) -> None:
+    broker = open_durable_broker(tmp_path)
+    broker.create_queue("q")
+    broker.send("q", [BrokerMessage(body=b"only copy", message_id="one")])
+    store = broker.store
+    assert isinstance(store, SqliteStore)
+    store._db.execute("PRAGMA query_only = ON")  # every write now fails inside SQLite, for real
+    with pytest.raises(ServiceUnavailableError):
+        broker.receive("q", 1, delete=True)  # the caller never gets the message: it must not be gone
+    store._db.execute("PRAGMA query_only = OFF")
+    [again] = broker.receive("q", 1, delete=True)
+    assert (again.body, again.delivery_count) == (b"only copy", 1)
+    broker.close()
