@@ -251,8 +251,10 @@ class Broker:
         fresh = [_resubmitted(m) for m in chosen]
         now = self.clock.now()
         source.check_send(fresh, self.limits.max_message_size, now)
+        # Stored first, then removed from the dead-letter queue (never lost in between). The queue's duplicate
+        # detection does not apply: the original id is likely still in its window, and a resubmit is on purpose.
+        new_seqs = [source.add(m, now, JournalKind.RESUBMITTED, deduplicate=False) for m in fresh]
         dead_letters.remove(chosen)
-        new_seqs = [source.add(m, now, JournalKind.RESUBMITTED) for m in fresh]
         self._notify(source.name)
         return new_seqs
 

@@ -38,6 +38,7 @@ from .records import (
     SessionLease,
     SessionSnapshot,
     check_portable,
+    check_portable_properties,
     message_size,
 )
 from .tokens import new_lock_token
@@ -215,14 +216,17 @@ class QueueEntity:
                 details={"queue": self.name, "size_bytes": self.size_bytes, "max_size_bytes": limit},
             )
 
-    def add(self, message: BrokerMessage, now: float, kind: JournalKind = JournalKind.SENT) -> int:
-        """Store a checked message; returns its sequence number (the original's, for a duplicate)."""
+    def add(
+        self, message: BrokerMessage, now: float, kind: JournalKind = JournalKind.SENT, *, deduplicate: bool = True
+    ) -> int:
+        """Store a checked message; returns its sequence number (the original's, for a duplicate). ``deduplicate``
+        False stores it even if its id is in the duplicate-detection window (a resubmitted dead letter)."""
         if message.sequence_number:
             # Already stored once (a caller passed the same object twice): keep an independent copy.
             message = message.snapshot()
         window = self.options.duplicate_detection_window
         changes = self._changes
-        if window is not None and message.message_id is not None:
+        if deduplicate and window is not None and message.message_id is not None:
             self._forget_old_ids(now - window.total_seconds())
             duplicate_of = self._dedup.get(message.message_id)
             if duplicate_of is not None:
@@ -385,6 +389,7 @@ class QueueEntity:
     def abandon(self, token: str, now: float, properties: dict[str, Any] | None = None) -> None:
         message = self._locked(token)
         if properties:
+            check_portable_properties(properties)  # the same poison-value rule as a send
             message.application_properties.update(properties)
             if self._changes is not None:
                 self._changes.added(self, message.sequence_number)
@@ -404,6 +409,7 @@ class QueueEntity:
     def defer(self, token: str, now: float, properties: dict[str, Any] | None = None) -> int:
         message = self._locked(token)
         if properties:
+            check_portable_properties(properties)  # the same poison-value rule as a send
             message.application_properties.update(properties)
             if self._changes is not None:
                 self._changes.added(self, message.sequence_number)
@@ -428,6 +434,7 @@ class QueueEntity:
             )
         message = self._locked(token)
         if properties:
+            check_portable_properties(properties)  # the same poison-value rule as a send
             message.application_properties.update(properties)
             if self._changes is not None:
                 self._changes.added(self, message.sequence_number)

@@ -20,6 +20,7 @@ __all__ = [
     "SessionLease",
     "SessionSnapshot",
     "check_portable",
+    "check_portable_properties",
     "message_size",
 ]
 
@@ -110,10 +111,9 @@ def message_size(message: BrokerMessage) -> int:
     return size
 
 
-def check_portable(message: BrokerMessage, now: float) -> None:
-    """Refuse, at send, values some front could not encode when the message is received: one such message would
-    otherwise break every later receive and peek of its queue."""
-    for key, value in message.application_properties.items():
+def check_portable_properties(properties: dict[str, Any]) -> None:
+    """Refuse property values some front could not encode (at send, and when a settle adds properties)."""
+    for key, value in properties.items():
         if isinstance(value, int) and not isinstance(value, bool) and not INT64_MIN <= value <= INT64_MAX:
             raise ValidationError(
                 "application_properties",
@@ -121,6 +121,12 @@ def check_portable(message: BrokerMessage, now: float) -> None:
                 "can carry",
                 details={"property": key},
             )
+
+
+def check_portable(message: BrokerMessage, now: float) -> None:
+    """Refuse, at send, values some front could not encode when the message is received: one such message would
+    otherwise break every later receive and peek of its queue."""
+    check_portable_properties(message.application_properties)
     due = message.scheduled_enqueue_time
     if due is not None and not (math.isfinite(due) and MIN_TIMESTAMP <= due <= MAX_TIMESTAMP):
         raise ValidationError(

@@ -192,6 +192,13 @@ class InMemoryProvider(QueueProvider):
     async def delete_queue(self, name: QueueName) -> None:
         self.broker.delete_queue(name)
 
+    async def ping(self, queue: QueueName | None = None) -> dict[str, Any]:
+        """In process there is nothing to reach; with ``queue``, that queue must exist. The default probe (reading
+        a queue that does not exist) would create it under ``auto_create``."""
+        if queue is not None:
+            await self.get_queue(queue)
+        return {}
+
     async def get_queue(self, name: QueueName) -> QueueProperties:
         return self.broker.get_queue(name)
 

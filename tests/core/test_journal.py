@@ -221,3 +221,38 @@ def test_asking_whether_a_queue_is_idle_never_creates_it(clock: ManualClock) -> 
     broker = Broker(clock, auto_create=True)
     assert broker.idle_report(["never-made", "never-made/$DeadLetterQueue", "not a valid name"]).idle
     assert broker.queue_names() == []
+
+
+def test_a_resubmitted_dead_letter_lands_even_inside_the_duplicate_detection_window(clock: ManualClock) -> None:
+    broker = Broker(clock)
+    broker.create_queue("q", QueueOptions(duplicate_detection_window=timedelta(minutes=10), max_delivery_count=1))
+    broker.send("q", [BrokerMessage(b"once", message_id="same-id")])
+    [m] = broker.receive("q")
+    assert m.lock_token is not None
+    broker.dead_letter("q", m.lock_token, "Bad")
+    [seq] = broker.resubmit_dead_letters("q")
+    [back] = broker.peek("q")
+    assert (back.sequence_number, back.body, back.message_id) == (seq, b"once", "same-id")
+    assert broker.get_queue("q").dead_letter_count == 0
+
+
+def test_a_settle_cannot_add_a_property_no_front_could_carry(clock: ManualClock) -> None:
+    broker = Broker(clock)
+    broker.create_queue("q")
+    broker.send("q", [BrokerMessage(b"x")])
+    [m] = broker.receive("q")
+    assert m.lock_token is not None
+    with pytest.raises(ValidationError, match="64-bit"):
+        broker.abandon("q", m.lock_token, {"huge": 2**64})
+    broker.abandon("q", m.lock_token, {"fine": 2**62})  # the lock was kept: the refused settle changed nothing
+    assert broker.peek("q")[0].application_properties == {"fine": 2**62}
+
+
+def test_a_health_probe_never_creates_a_queue() -> None:
+    import asyncio
+
+    from queue_runtime.providers.memory import InMemoryProvider
+
+    provider = InMemoryProvider(broker=Broker(auto_create=True))
+    asyncio.run(provider.ping())
+    assert provider.broker.queue_names() == []

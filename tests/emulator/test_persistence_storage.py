@@ -65,6 +65,7 @@ def test_a_directory_that_holds_nothing_yet_is_created(tmp_path: Path) -> None:
         ("UPDATE sessions SET state = x'00'", "session 'one'"),
         ("UPDATE dedup SET seq = 99 WHERE message_id = 'm4'", "'m4'"),
         ("DELETE FROM entities WHERE path = 'q'", "belongs to no entity"),
+        ("DELETE FROM entities WHERE path = 'q/$DeadLetterQueue'", "entity 'q': its dead-letter queue is missing"),
     ],
 )
 def test_a_damaged_row_stops_the_start_and_names_the_row(tmp_path: Path, damage: str, names: str) -> None:

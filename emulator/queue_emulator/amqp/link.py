@@ -189,19 +189,19 @@ class IncomingLink(Link):
         else:
             state = self.node.deliver(self, body, first.message_format or 0)
         settled = first.settled if transfer.settled is None else transfer.settled
-        if not settled and first.delivery_id is not None and not self.detached:
-            if inspect.isawaitable(state):
-                self.spawn(self._settle_later(first.delivery_id, state))
-            else:
-                self.session.send(Disposition(role=Role.RECEIVER, first=first.delivery_id, settled=True,
-                                              state=state))
+        answer = not settled and first.delivery_id is not None and not self.detached
+        if inspect.isawaitable(state):
+            # Always run it (a pre-settled send is still stored); answer only an unsettled delivery.
+            self.spawn(self._settle_later(first.delivery_id if answer else None, state))
+        elif answer and first.delivery_id is not None:
+            self.session.send(Disposition(role=Role.RECEIVER, first=first.delivery_id, settled=True, state=state))
         if self.credit < INCOMING_CREDIT // 2 and not self.detached:
             self.grant_credit()
 
 
-    async def _settle_later(self, delivery_id: int, outcome: Awaitable[DeliveryState]) -> None:
+    async def _settle_later(self, delivery_id: int | None, outcome: Awaitable[DeliveryState]) -> None:
         state = await outcome
-        if not self.detached:
+        if delivery_id is not None and not self.detached:
             self.session.send(Disposition(role=Role.RECEIVER, first=delivery_id, settled=True, state=state))
 
 

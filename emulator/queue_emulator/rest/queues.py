@@ -74,13 +74,15 @@ _UNENCODABLE = (TypeError, ValueError, OverflowError, OSError)  # what orjson an
 
 
 def _messages(
-    found: Sequence[BrokerMessage] | None, taken_from: tuple[Broker, str] | None = None
+    found: Sequence[BrokerMessage] | None,
+    taken_from: tuple[Broker, str] | None = None,
+    set_aside: list[BrokerMessage] | None = None,
 ) -> web.Response:
     """The MessagesResponse schema, encoded without building models (the hot path of every receive).
 
     A message JSON cannot carry (the engine refuses what it knows at send; another front may store more) must not
     break the answer for the others: a received one is set aside through the engine (dead-lettered with the
-    reason), a peeked one is left out."""
+    reason, and added to ``set_aside``), a peeked one is left out."""
     try:
         body = orjson.dumps({"messages": [message_json(m) for m in found or []]})
     except _UNENCODABLE:
@@ -94,6 +96,8 @@ def _messages(
                     broker.set_aside_unencodable(
                         path, message, f"the REST front cannot encode this message as JSON: {exc}"
                     )
+                    if set_aside is not None:
+                        set_aside.append(message)
         body = b'{"messages":[' + b",".join(encoded) + b"]}"
     return web.Response(body=body, content_type="application/json")
 
@@ -129,10 +133,14 @@ async def _answer_or_undo(request: web.Request, response: web.Response, undo: Ca
     return response
 
 
-def _give_back(broker: Broker, path: str, found: Sequence[BrokerMessage], *, delete: bool) -> Callable[[], None]:
+def _give_back(
+    broker: Broker, path: str, found: Sequence[BrokerMessage], *, delete: bool,
+    set_aside: Sequence[BrokerMessage] = (),
+) -> Callable[[], None]:
     def undo() -> None:
-        if delete:
-            broker.restore(path, found)
+        if delete:  # what was set aside is in the dead-letter queue already: only the others go back
+            aside = {id(message) for message in set_aside}
+            broker.restore(path, [message for message in found if id(message) not in aside])
             return
         for message in found:
             if message.lock_token is not None:
@@ -213,8 +221,10 @@ async def receive(request: web.Request) -> web.Response:
     )
     if not found:
         return _messages(found)
-    undo = _give_back(broker, path, found, delete=delete)
-    return await _answer_or_undo(request, _messages(found, (broker, path)), undo)
+    set_aside: list[BrokerMessage] = []
+    response = _messages(found, (broker, path), set_aside)
+    undo = _give_back(broker, path, found, delete=delete, set_aside=set_aside)
+    return await _answer_or_undo(request, response, undo)
 
 
 async def peek(request: web.Request) -> web.Response:

@@ -301,6 +301,9 @@ class SqliteStore:
             (queues[entity] if entity in queues else topics[entity]).remembered.append((message_id, seq, at))
         saved = SavedState(clock=self._meta("clock"))
         dead_letters = {row[2]: queues[id_] for id_, row in entities.items() if row[1] == "dead-letter"}
+        for id_, row in entities.items():
+            if row[1] in ("queue", "subscription") and id_ not in dead_letters:
+                raise RecordCorrupted(f"entity {row[0]!r}: its dead-letter queue is missing")
         for id_, (path, kind, parent, definition, _) in entities.items():
             if kind == "queue":
                 created_at, options, _, extensions, updated_at = definition

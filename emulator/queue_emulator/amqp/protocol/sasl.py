@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .performatives import SaslCode, SaslInit
 from .types import Symbol
@@ -23,7 +23,7 @@ SASL_MECHANISMS = (ANONYMOUS, PLAIN)
 class SaslPolicy:
     """``credentials``: user name -> password accepted by PLAIN; None accepts any PLAIN login."""
 
-    credentials: Mapping[str, str] | None = None
+    credentials: Mapping[str, str] | None = field(default=None, repr=False)  # passwords: never in a repr
 
     def outcome(self, init: SaslInit) -> tuple[SaslCode, str | None]:
         """The outcome code for a client's sasl-init, and the PLAIN user it authenticated (if any)."""

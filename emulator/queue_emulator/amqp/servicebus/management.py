@@ -20,7 +20,7 @@ from ..protocol.message import AmqpMessage
 from ..protocol.performatives import AmqpValue, ErrorCondition, Properties
 from ..protocol.types import AmqpType, Array, Long, Symbol
 from .errors import ServiceBusCondition, fault_from_engine
-from .mapping import as_text, from_amqp, lock_clock_offset, timestamp_ms, to_amqp
+from .mapping import UNENCODABLE, as_text, from_amqp, lock_clock_offset, timestamp_ms, to_amqp
 from .pubsub import rule_operations
 
 __all__ = ["ManagementNode", "SessionRegistry", "required_right", "settle"]
@@ -235,11 +235,16 @@ class ManagementNode:
         out = []
         for message in received:
             assert message.lock_token is not None
+            try:  # encoded before anything is completed: a message AMQP cannot carry is set aside, never lost
+                encoded = to_amqp(message, with_lock=not delete, lock_offset=lock_clock_offset(self.broker)).encode()
+            except UNENCODABLE as exc:
+                self.broker.set_aside_unencodable(
+                    path, message, f"the AMQP front cannot encode this message: {type(exc).__name__}: {exc}"
+                )
+                continue
             if delete:
                 self.broker.complete(path, message.lock_token)
-            entry: dict[str, Any] = {
-                "message": to_amqp(message, with_lock=not delete, lock_offset=lock_clock_offset(self.broker)).encode()
-            }
+            entry: dict[str, Any] = {"message": encoded}
             if not delete:
                 entry["lock-token"] = uuid.UUID(message.lock_token)
             out.append(entry)

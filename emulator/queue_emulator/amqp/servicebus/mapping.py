@@ -20,6 +20,7 @@ from ..protocol.types import Decimal128, Int, Long, Symbol, Timestamp
 __all__ = [
     "BATCH_MESSAGE_FORMAT",
     "DOTNET_EPOCH_TICKS",
+    "UNENCODABLE",
     "as_text",
     "from_amqp",
     "lock_clock_offset",
@@ -47,6 +48,9 @@ _BROKER_OWNED = {X_OPT_ENQUEUED_TIME, X_OPT_SEQUENCE_NUMBER, X_OPT_LOCKED_UNTIL,
 _STATE_ACTIVE, _STATE_DEFERRED, _STATE_SCHEDULED = 0, 1, 2
 # extensions keys: the AMQP bits the engine stores for us but never reads
 EXT = "amqp"
+# What encoding a stored message for AMQP can raise (AmqpEncodeError is a ValueError): such a message is set aside
+# (Broker.set_aside_unencodable), never lost and never in the way of the others.
+UNENCODABLE = (TypeError, ValueError, OverflowError, OSError)
 
 
 # ------------------------------------------------------------------------------------------------ lock tokens

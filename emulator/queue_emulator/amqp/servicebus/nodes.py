@@ -31,6 +31,7 @@ from .injected import InjectedFaults, management_operation
 from .management import ManagementNode, SessionRegistry, required_right, settle
 from .mapping import (
     BATCH_MESSAGE_FORMAT,
+    UNENCODABLE,
     from_amqp,
     lock_clock_offset,
     tag_for_lock_token,
@@ -213,7 +214,6 @@ class ReplySource:
         pass
 
 
-_UNENCODABLE = (TypeError, ValueError, OverflowError, OSError)  # AmqpEncodeError is a ValueError
 
 
 class QueueSource:
@@ -263,7 +263,7 @@ class QueueSource:
         for message in messages:
             try:
                 payload = to_amqp(message, with_lock=not self.delete, lock_offset=offset, transfer=True).encode()
-            except _UNENCODABLE as exc:
+            except UNENCODABLE as exc:
                 # Stored by another front with a value AMQP cannot carry: set it aside (dead-lettered with the
                 # reason) and deliver the others, instead of breaking the link for every message behind it.
                 self.broker.set_aside_unencodable(
