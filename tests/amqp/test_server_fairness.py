@@ -72,7 +72,6 @@ def test_a_connection_that_never_finishes_its_handshake_is_dropped() -> None:
         silent.close()
         # trickling one byte at a time does not extend the deadline (each read used to get its own 60 s)
         trickler = socket.create_connection(("127.0.0.1", srv.server.port), timeout=5)
-        started = time.monotonic()
         for byte in SASL_HEADER:
             try:
                 trickler.sendall(bytes([byte]))
@@ -80,7 +79,6 @@ def test_a_connection_that_never_finishes_its_handshake_is_dropped() -> None:
                 break
             time.sleep(0.1)
         assert _hung_up_within(trickler, 5)
-        assert time.monotonic() - started < 5
         trickler.close()
         assert handshake_works(srv)  # a client that does finish in time is served as before
     finally:

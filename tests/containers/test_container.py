@@ -236,13 +236,10 @@ def test_published_ports_are_on_the_host(emulator_image: str, test_label: dict[s
 def test_docker_stop_shuts_it_down_gracefully(emulator_image: str, test_label: dict[str, str]) -> None:
     with emulator(emulator_image, test_label) as container:
         wrapped = container.get_wrapped_container()
-        began = time.monotonic()
-        wrapped.stop(timeout=20)  # SIGTERM; SIGKILL only after 20 s
-        stopped_in = time.monotonic() - began
+        wrapped.stop(timeout=20)  # SIGTERM; SIGKILL (exit code 137) only after 20 s
         wrapped.reload()
-        assert wrapped.attrs["State"]["ExitCode"] == 0
+        assert wrapped.attrs["State"]["ExitCode"] == 0  # it exited on SIGTERM, by itself
         assert "INFO queue_emulator: stopped" in container.get_logs()[1].decode()  # the last log line, on stderr
-    assert stopped_in < 10, f"took {stopped_in:.1f}s: SIGTERM was not handled"
 
 
 def test_a_data_volume_keeps_messages_across_docker_kill(emulator_image: str, test_label: dict[str, str]) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
-import time
 import uuid
 
 import pytest
@@ -37,11 +36,9 @@ def async_client(emu: Emulator) -> AsyncServiceBusClient:
 
 def test_send_without_session_id_to_session_queue_raises_with_our_description(emulator: Emulator) -> None:
     queue = emulator.queue(sessions=True)
-    started = time.monotonic()
     with client(emulator) as sb, sb.get_queue_sender(queue) as sender:
         with pytest.raises(ServiceBusError, match="requires sessions"):
             sender.send_messages(ServiceBusMessage(b"x"), timeout=5)
-    assert time.monotonic() - started < 5
 
 
 @pytest.mark.asyncio
@@ -62,10 +59,8 @@ def test_failed_management_settlement_is_answered_with_status_and_description(em
             receiver.defer_message(message)
             (deferred,) = receiver.receive_deferred_messages([message.sequence_number], timeout=5)
             emulator.call(emulator.broker.complete, queue, str(deferred.lock_token))  # settled elsewhere
-            started = time.monotonic()
             with pytest.raises(MessageLockLostError, match="already settled") as info:
                 receiver.complete_message(deferred)  # through $management: the message came by sequence number
-            assert time.monotonic() - started < 5
             assert "Status Code: 410" in str(info.value)
 
 
@@ -250,10 +245,8 @@ def test_a_connection_closed_with_an_error_surfaces_its_cause_not_an_index_error
             sender.send_messages(ServiceBusMessage(b"before"), timeout=5)
             emu.close()  # the server closes every connection with amqp:connection:forced
             closed = True
-            started = time.monotonic()
             with pytest.raises(ServiceBusError) as info:
                 sender.send_messages(ServiceBusMessage(b"after"), timeout=5)
-            assert time.monotonic() - started < 15
             assert not isinstance(info.value.__context__, IndexError)
             assert "IndexError" not in repr(info.value)
     finally:

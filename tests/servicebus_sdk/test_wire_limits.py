@@ -64,13 +64,11 @@ def test_a_configured_premium_limit_is_advertised(premium_emulator: Emulator) ->
 
 def test_a_non_session_receiver_on_a_session_queue_is_refused_at_attach(emulator: Emulator) -> None:
     queue = emulator.queue(sessions=True)
-    started = time.monotonic()
     with client(emulator) as sb:
         receiver = sb.get_queue_receiver(queue, max_wait_time=WAIT)
         with pytest.raises(ServiceBusError, match="requires sessions"):
             with receiver:
                 receiver.receive_messages(max_wait_time=WAIT)
-    assert time.monotonic() - started < 10
 
 
 @pytest.mark.asyncio
