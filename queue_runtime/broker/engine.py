@@ -144,8 +144,6 @@ class Broker:
 
     def create_queue(self, name: str, options: QueueOptions | None = None) -> QueueProperties:
         check_queue_name(name)  # the one naming rule of every front (REST, AMQP auto-create, entity file)
-        if _SUBSCRIPTION_PATH.match(name):
-            raise ValidationError("queue_name", f"{name!r} is a subscription path ('<topic>/Subscriptions/<name>')")
         if name in self._queues or name in self._topics:
             raise QueueAlreadyExistsError(name)
         if len(self._queues) >= self.limits.max_queues:
@@ -502,8 +500,6 @@ class Broker:
 
     def create_topic(self, name: str, options: TopicOptions | None = None) -> TopicProperties:
         check_queue_name(name)  # queues and topics share one namespace and one naming rule
-        if _SUBSCRIPTION_PATH.match(name):
-            raise ValidationError("topic_name", f"{name!r} is not a valid topic name")
         if name in self._topics or name in self._queues:
             raise TopicAlreadyExistsError(name)
         if len(self._topics) >= self.limits.max_topics:

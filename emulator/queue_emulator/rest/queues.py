@@ -19,7 +19,6 @@ from queue_runtime.errors import (
     MessageLockLostError,
     QueueError,
     UnsupportedOperationError,
-    ValidationError,
 )
 
 from ._http import encode, no_content, parse, path_of, path_text, query_flag, queue_of
@@ -427,9 +426,7 @@ async def resubmit_dead_letters(request: web.Request) -> web.Response:
 
 async def delete_message(request: web.Request) -> web.Response:
     queue = queue_of(request)
-    raw = request.match_info["sequence_number"]
-    if not raw.isdigit():
-        raise ValidationError("sequence_number", f"must be a positive integer, got {raw!r}")
+    raw = request.match_info["sequence_number"]  # the route takes digits only
     dead_letter = query_flag(request, "dead_letter")
     broker = await _before(request, "delete_message", queue)
     broker.delete_message(path_of(queue, dead_letter), int(raw))
